@@ -1,0 +1,75 @@
+// Max pooling over NHWC batches. The fast version walks each window once with the channels innermost
+// (contiguous in NHWC, so the compare loop vectorizes); the reference walks one channel at a time.
+// Both record, for every output, the flat input index of its maximum (the first one on ties) for backward.
+// Window positions in the 'same' padding fall outside the input and are skipped, never compared with zero.
+
+/// output (N, OH, OW, C) and argmax (same count) from input (N, H, W, C).
+public func maxPool(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into output: UnsafeMutablePointer<Float>,
+                    argmax: UnsafeMutablePointer<Int32>) {
+    let c = g.channels
+    for n in 0..<g.batch {
+        for oh in 0..<g.outputHeight {
+            let h0 = max(oh * g.strideHeight - g.padTop, 0)
+            let h1 = min(oh * g.strideHeight - g.padTop + g.windowHeight, g.inputHeight)
+            for ow in 0..<g.outputWidth {
+                let w0 = max(ow * g.strideWidth - g.padLeft, 0)
+                let w1 = min(ow * g.strideWidth - g.padLeft + g.windowWidth, g.inputWidth)
+                let outIndex = ((n * g.outputHeight + oh) * g.outputWidth + ow) * c
+                let out = output + outIndex
+                let arg = argmax + outIndex
+                let first = ((n * g.inputHeight + h0) * g.inputWidth + w0) * c
+                for ch in 0..<c {
+                    out[ch] = input[first + ch]
+                    arg[ch] = Int32(first + ch)
+                }
+                for ih in h0..<h1 {
+                    for iw in w0..<w1 {
+                        let pixel = ((n * g.inputHeight + ih) * g.inputWidth + iw) * c
+                        for ch in 0..<c where input[pixel + ch] > out[ch] {
+                            out[ch] = input[pixel + ch]
+                            arg[ch] = Int32(pixel + ch)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reference max pooling: for each output value, scan its window in row-major order.
+public func maxPoolReference(_ input: UnsafePointer<Float>, _ g: WindowGeometry,
+                             into output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+    for n in 0..<g.batch {
+        for ch in 0..<g.channels {
+            for oh in 0..<g.outputHeight {
+                for ow in 0..<g.outputWidth {
+                    var best = -Float.infinity
+                    var bestIndex = -1
+                    for kh in 0..<g.windowHeight {
+                        let ih = oh * g.strideHeight - g.padTop + kh
+                        guard ih >= 0 && ih < g.inputHeight else { continue }
+                        for kw in 0..<g.windowWidth {
+                            let iw = ow * g.strideWidth - g.padLeft + kw
+                            guard iw >= 0 && iw < g.inputWidth else { continue }
+                            let index = ((n * g.inputHeight + ih) * g.inputWidth + iw) * g.channels + ch
+                            if bestIndex < 0 || input[index] > best {
+                                best = input[index]
+                                bestIndex = index
+                            }
+                        }
+                    }
+                    let o = ((n * g.outputHeight + oh) * g.outputWidth + ow) * g.channels + ch
+                    output[o] = best
+                    argmax[o] = Int32(bestIndex)
+                }
+            }
+        }
+    }
+}
+
+/// In the forward pass this was: output[o] = input[argmax[o]]; so now: dInput[argmax[o]] += dOutput[o].
+/// dInput must be zeroed by the caller.
+public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, count: Int,
+                            into dInput: UnsafeMutablePointer<Float>) {
+    for o in 0..<count { dInput[Int(argmax[o])] += dOutput[o] }
+}

@@ -1,0 +1,109 @@
+/// 2-D convolution over NHWC input by im2col + SGEMM: y = activation(conv(x, kernel) + bias).
+/// x is (N, H, W, C), kernel is [kh, kw, C, filters] (Keras layout), bias [filters], y (N, OH, OW, filters).
+public struct Conv2D: Layer {
+    public let filters: Int
+    public let kernelSize: (height: Int, width: Int)
+    public let strides: (height: Int, width: Int)
+    public let padding: Padding
+    public let activation: Activation
+    public let kernelInitializer: Initializer
+    public let useBias: Bool
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+    public var parameters: [ParameterView] = []
+
+    private var columns: [Float] = []
+    private var output = Tensor(zeros: [0])
+    private var geometry: WindowGeometry?
+
+    public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
+                activation: Activation = .linear, kernelInitializer: Initializer = .glorotUniform,
+                useBias: Bool = true, inputShape: [Int]) throws {
+        guard inputShape.count == 3 else {
+            throw ModelDefinitionError("Conv2D: needs (height, width, channels) input, got shape \(inputShape)")
+        }
+        guard filters > 0, kernelSize.0 > 0, kernelSize.1 > 0, strides.0 > 0, strides.1 > 0 else {
+            throw ModelDefinitionError("Conv2D: filters, kernel size and strides must be positive")
+        }
+        self.filters = filters
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.kernelInitializer = kernelInitializer
+        self.useBias = useBias
+        self.inputShape = inputShape
+        let g = WindowGeometry(batch: 1, inputHeight: inputShape[0], inputWidth: inputShape[1],
+                               channels: inputShape[2], windowHeight: kernelSize.0, windowWidth: kernelSize.1,
+                               strideHeight: strides.0, strideWidth: strides.1, padding: padding)
+        guard g.outputHeight > 0, g.outputWidth > 0 else {
+            throw ModelDefinitionError(
+                "Conv2D: a \(kernelSize.0)x\(kernelSize.1) kernel does not fit a \(inputShape[0])x\(inputShape[1]) "
+                    + "input with '\(padding.rawValue)' padding; use padding 'same' or a smaller kernel")
+        }
+        outputShape = [g.outputHeight, g.outputWidth, filters]
+    }
+
+    public var parameterSpecs: [ParameterSpec] {
+        [ParameterSpec(name: "kernel", shape: [kernelSize.height, kernelSize.width, inputShape[2], filters],
+                       initializer: kernelInitializer)]
+            + (useBias ? [ParameterSpec(name: "bias", shape: [filters], initializer: .zeros)] : [])
+    }
+
+    public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
+                                 rng: inout SplitMix64) -> Tensor {
+        let g = WindowGeometry(batch: x.batchSize, inputHeight: inputShape[0], inputWidth: inputShape[1],
+                               channels: inputShape[2], windowHeight: kernelSize.height,
+                               windowWidth: kernelSize.width, strideHeight: strides.height,
+                               strideWidth: strides.width, padding: padding)
+        // col is (N*OH*OW, kh*kw*C); y = col · kernel viewed as [kh*kw*C, filters].
+        columns = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
+        var y = Tensor(zeros: [x.batchSize] + outputShape)
+        let kernel = store.pointer(parameters[0])
+        let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
+        columns.withUnsafeMutableBufferPointer { col in
+            x.withPointer { im2col($0, g, into: col.baseAddress!) }
+            y.withMutablePointer { yp in
+                sgemm(transposeA: false, transposeB: false, m: g.outputPixels, n: filters, k: g.patchSize,
+                      a: col.baseAddress!, lda: g.patchSize, b: kernel, ldb: filters, c: yp, ldc: filters,
+                      accumulate: false)
+                addBiasAndActivate(yp, bias: bias, rows: g.outputPixels, columns: filters, activation: activation)
+            }
+        }
+        geometry = g
+        output = y
+        return y
+    }
+
+    public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
+        guard let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
+        // In the forward pass this was: z = col·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
+        // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol).
+        var dz = dy
+        output.withPointer { yp in
+            dy.withPointer { dyp in
+                dz.withMutablePointer { activation.backward(output: yp, outputGradient: dyp, into: $0,
+                                                            rows: g.outputPixels, columns: filters) }
+            }
+        }
+        var dx = Tensor(zeros: [g.batch] + inputShape)
+        var dColumns = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
+        dz.withPointer { dzp in
+            columns.withUnsafeBufferPointer { col in
+                sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: filters, k: g.outputPixels,
+                      a: col.baseAddress!, lda: g.patchSize, b: dzp, ldb: filters,
+                      c: store.gradient(parameters[0]), ldc: filters, accumulate: true)
+            }
+            if useBias {
+                addColumnSums(of: dzp, rows: g.outputPixels, columns: filters, into: store.gradient(parameters[1]))
+            }
+            dColumns.withUnsafeMutableBufferPointer { dcol in
+                sgemm(transposeA: false, transposeB: true, m: g.outputPixels, n: g.patchSize, k: filters,
+                      a: dzp, lda: filters, b: store.pointer(parameters[0]), ldb: filters,
+                      c: dcol.baseAddress!, ldc: g.patchSize, accumulate: false)
+                dx.withMutablePointer { col2im(dcol.baseAddress!, g, into: $0) }
+            }
+        }
+        return dx
+    }
+}

@@ -1,0 +1,106 @@
+/// A Keras-style Sequential model: layers applied in order to a batch, parameters in one `ParameterStore`.
+///
+/// When the last layer ends in softmax, the model keeps that softmax out of the layer and reports it as
+/// `outputActivation`: `forward` returns logits, and the loss fuses softmax with cross-entropy, which stays
+/// finite for any logits. `predict` applies it and returns probabilities.
+///
+/// A class: it owns the parameter buffers and the layers' forward caches, shared by every step.
+public final class Sequential {
+    public let layerSpecs: [LayerSpec]
+    public let inputShape: [Int]
+    /// Keras names: "conv2d", "conv2d_1", "dense", ...
+    public let layerNames: [String]
+    /// Per-sample output shape of each layer.
+    public let outputShapes: [[Int]]
+    public let store: ParameterStore
+    public let outputActivation: Activation
+    /// Draws dropout masks; seeded from the model seed, so a run is reproducible bit for bit.
+    public var rng: SplitMix64
+    public private(set) var layers: [any Layer]
+
+    /// Builds the layers in order, inferring each input shape, and initializes every weight from `seed`.
+    public init(_ specs: [LayerSpec], inputShape: [Int], seed: UInt64 = 0) throws {
+        guard !specs.isEmpty else { throw ModelDefinitionError("the model has no layers") }
+        var computeSpecs = specs
+        let last = specs[specs.count - 1]
+        if last.activation == .softmax, last.type == .dense || last.type == .conv2D || last.type == .activation {
+            outputActivation = .softmax
+            computeSpecs[specs.count - 1].activation = .linear
+        } else {
+            outputActivation = .linear
+        }
+
+        var names: [String] = []
+        var counters: [LayerSpec.Kind: Int] = [:]
+        var layers: [any Layer] = []
+        var shapes: [[Int]] = []
+        var shape = inputShape
+        for (index, spec) in computeSpecs.enumerated() {
+            let seen = counters[spec.type, default: 0]
+            counters[spec.type] = seen + 1
+            let name = seen == 0 ? spec.type.kerasName : "\(spec.type.kerasName)_\(seen)"
+            do {
+                let layer = try spec.makeLayer(inputShape: shape)
+                shape = layer.outputShape
+                layers.append(layer)
+            } catch let error as ModelDefinitionError {
+                throw ModelDefinitionError("layer \(index + 1) (\(name)): \(error.description)")
+            }
+            names.append(name)
+            shapes.append(shape)
+        }
+
+        var namedSpecs: [(fullName: String, spec: ParameterSpec)] = []
+        for (name, layer) in zip(names, layers) {
+            namedSpecs += layer.parameterSpecs.map { ("\(name)/\($0.name)", $0) }
+        }
+        store = ParameterStore(namedSpecs)
+        var offset = 0
+        for i in layers.indices {
+            let count = layers[i].parameterSpecs.count
+            layers[i].parameters = Array(store.views[offset..<offset + count])
+            offset += count
+        }
+
+        var initRNG = SplitMix64(seed: seed)
+        for (view, (_, spec)) in zip(store.views, namedSpecs) {
+            spec.initializer.fill(UnsafeMutableBufferPointer(start: store.pointer(view), count: view.count),
+                                  shape: view.shape, rng: &initRNG)
+        }
+        rng = initRNG.split()
+        layerSpecs = specs
+        self.inputShape = inputShape
+        layerNames = names
+        outputShapes = shapes
+        self.layers = layers
+    }
+
+    /// Runs every layer on a batch (N, inputShape...). Returns logits when `outputActivation` is softmax.
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        precondition(Array(input.shape.dropFirst()) == inputShape,
+                     "Sequential: input samples have shape \(Array(input.shape.dropFirst())), model expects \(inputShape)")
+        var x = input
+        for i in layers.indices { x = layers[i].forward(x, store: store, training: training, rng: &rng) }
+        return x
+    }
+
+    /// Backpropagates the gradient of the loss with respect to `forward`'s output through every layer,
+    /// adding into `store.gradients`. Returns the gradient with respect to the input.
+    @discardableResult
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        var gradient = outputGradient
+        for i in layers.indices.reversed() { gradient = layers[i].backward(gradient, store: store) }
+        return gradient
+    }
+
+    /// Class probabilities (or raw outputs when the model does not end in softmax), in inference mode.
+    public func predict(_ input: Tensor) -> Tensor {
+        var y = forward(input, training: false)
+        let columns = y.sampleSize
+        y.withMutablePointer { outputActivation.forward($0, rows: input.batchSize, columns: columns) }
+        return y
+    }
+
+    public var parameterCount: Int { store.values.count + store.state.count }
+    public var trainableParameterCount: Int { store.values.count }
+}

@@ -1,0 +1,39 @@
+/// RMSprop, as Keras 3: v = ρ·v + (1-ρ)·g²; w -= lr·g / √(v + ε); with momentum,
+/// mom = momentum·mom + lr·g / √(v + ε) and w -= mom.
+public struct RMSprop: Optimizer {
+    public var learningRate: Float
+    public var rho: Float
+    public var momentum: Float
+    public var epsilon: Float
+    public var slots: [Float] = []
+    public var iterations = 0
+
+    public init(learningRate: Float = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7) {
+        self.learningRate = learningRate
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public var slotNames: [String] { momentum > 0 ? ["velocity", "momentum"] : ["velocity"] }
+
+    public mutating func apply(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                               count: Int) {
+        let (lr, rho, mu, eps) = (learningRate, rho, momentum, epsilon)
+        slots.withUnsafeMutableBufferPointer { state in
+            let v = state.baseAddress!, mom = v + count
+            if mu > 0 {
+                for i in 0..<count {
+                    v[i] = rho * v[i] + (1 - rho) * g[i] * g[i]
+                    mom[i] = mu * mom[i] + lr * g[i] / (v[i] + eps).squareRoot()
+                    w[i] -= mom[i]
+                }
+            } else {
+                for i in 0..<count {
+                    v[i] = rho * v[i] + (1 - rho) * g[i] * g[i]
+                    w[i] -= lr * g[i] / (v[i] + eps).squareRoot()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// Stochastic gradient descent, as Keras: without momentum w -= lr·g; with momentum
+/// v = momentum·v - lr·g, then w += v (or, Nesterov, w += momentum·v - lr·g).
+public struct SGD: Optimizer {
+    public var learningRate: Float
+    public var momentum: Float
+    public var nesterov: Bool
+    public var slots: [Float] = []
+    public var iterations = 0
+
+    public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.nesterov = nesterov
+    }
+
+    public var slotNames: [String] { momentum > 0 ? ["momentum"] : [] }
+
+    public mutating func apply(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                               count: Int) {
+        let lr = learningRate, mu = momentum, nesterov = nesterov
+        guard mu > 0 else {
+            for i in 0..<count { w[i] = w[i].addingProduct(-lr, g[i]) }
+            return
+        }
+        slots.withUnsafeMutableBufferPointer { v in
+            for i in 0..<count {
+                v[i] = mu * v[i] - lr * g[i]
+                w[i] += nesterov ? mu * v[i] - lr * g[i] : v[i]
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the engine's speed on this machine (build with -c release).",
+        subcommands: [GEMMBench.self]
+    )
+}
+
+/// Warns when figures would come from a debug build, where numeric Swift runs 10-100x slower.
+func warnIfDebugBuild() {
+    #if DEBUG
+    print("warning: this is a debug build; benchmark with `swift build -c release` for meaningful figures\n")
+    #endif
+}
+
+/// Keeps a result alive so the optimizer cannot delete the work that produced it.
+@inline(never)
+func blackHole<T>(_ value: T) {
+    withExtendedLifetime(value) {}
+}
+
+/// Seconds taken by `body`, best of `repetitions` runs after one warm-up.
+func bestTime(repetitions: Int, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    let clock = ContinuousClock()
+    for _ in 0..<repetitions {
+        let elapsed = clock.measure(body)
+        best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+    return best
+}

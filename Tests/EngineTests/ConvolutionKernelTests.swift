@@ -1,0 +1,96 @@
+import Engine
+import XCTest
+
+/// im2col + SGEMM convolution against the direct seven-loop reference; col2im as the exact adjoint of im2col;
+/// fast max pooling against the reference, for every padding mode, strides and odd sizes.
+final class ConvolutionKernelTests: XCTestCase {
+    struct Case { let n, h, w, c, kh, kw, sh, sw: Int; let padding: Padding }
+
+    static let cases: [Case] = [
+        Case(n: 2, h: 7, w: 7, c: 1, kh: 3, kw: 3, sh: 1, sw: 1, padding: .valid),
+        Case(n: 1, h: 7, w: 9, c: 3, kh: 5, kw: 5, sh: 1, sw: 1, padding: .same),
+        Case(n: 3, h: 8, w: 7, c: 2, kh: 3, kw: 2, sh: 2, sw: 2, padding: .same),
+        Case(n: 1, h: 9, w: 9, c: 4, kh: 4, kw: 4, sh: 2, sw: 3, padding: .valid),
+        Case(n: 2, h: 1, w: 1, c: 7, kh: 1, kw: 1, sh: 1, sw: 1, padding: .valid),
+        Case(n: 1, h: 3, w: 3, c: 2, kh: 5, kw: 5, sh: 1, sw: 1, padding: .same),
+    ]
+
+    func geometry(_ c: Case) -> WindowGeometry {
+        WindowGeometry(batch: c.n, inputHeight: c.h, inputWidth: c.w, channels: c.c, windowHeight: c.kh,
+                       windowWidth: c.kw, strideHeight: c.sh, strideWidth: c.sw, padding: c.padding)
+    }
+
+    func testIm2colConvolutionMatchesDirectReference() {
+        for (index, testCase) in Self.cases.enumerated() {
+            let g = geometry(testCase)
+            let filters = 5
+            let input = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index))
+            let kernel = randomScalars(g.patchSize * filters, seed: 100 + UInt64(index))
+            var col = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
+            var fast = [Float](repeating: 0, count: g.outputPixels * filters)
+            var reference = fast
+            col.withUnsafeMutableBufferPointer { colp in
+                im2col(input, g, into: colp.baseAddress!)
+                fast.withUnsafeMutableBufferPointer {
+                    sgemm(transposeA: false, transposeB: false, m: g.outputPixels, n: filters, k: g.patchSize,
+                          a: colp.baseAddress!, lda: g.patchSize, b: kernel, ldb: filters, c: $0.baseAddress!,
+                          ldc: filters, accumulate: false)
+                }
+            }
+            reference.withUnsafeMutableBufferPointer {
+                convolutionReference(input, g, kernel: kernel, bias: nil, filters: filters, into: $0.baseAddress!)
+            }
+            // Sums of at most patchSize (≤ 75) terms in [-1, 1]: 2·75·2⁻²⁴·75 < 1e-3; 1e-4 holds in practice
+            // because the terms have mixed signs. See GEMMTests for the per-element bound.
+            assertClose(fast, reference, atol: 1e-4, "case \(index)")
+        }
+    }
+
+    func testCol2imIsTheAdjointOfIm2col() {
+        // <im2col(x), y> = <x, col2im(y)> for all x, y: the backward pass is the transpose of the forward pass.
+        for (index, testCase) in Self.cases.enumerated() {
+            let g = geometry(testCase)
+            let x = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index))
+            let y = randomScalars(g.outputPixels * g.patchSize, seed: 50 + UInt64(index))
+            var col = [Float](repeating: 0, count: y.count)
+            var back = [Float](repeating: 0, count: x.count)
+            col.withUnsafeMutableBufferPointer { im2col(x, g, into: $0.baseAddress!) }
+            back.withUnsafeMutableBufferPointer { col2im(y, g, into: $0.baseAddress!) }
+            let lhs = zip(col, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "case \(index)")
+        }
+    }
+
+    func testSamePaddingFollowsTensorFlow() {
+        // TensorFlow: output ceil(in / stride); the odd padding pixel goes at the end.
+        XCTAssertTrue(windowOutput(input: 28, window: 5, stride: 1, padding: .same) == (28, 2))
+        XCTAssertTrue(windowOutput(input: 8, window: 3, stride: 2, padding: .same) == (4, 0))
+        XCTAssertTrue(windowOutput(input: 7, window: 3, stride: 2, padding: .same) == (4, 1))
+        XCTAssertTrue(windowOutput(input: 5, window: 2, stride: 2, padding: .same) == (3, 0))
+        XCTAssertTrue(windowOutput(input: 11, window: 2, stride: 2, padding: .valid) == (5, 0))
+        XCTAssertTrue(windowOutput(input: 3, window: 5, stride: 1, padding: .valid) == (0, 0))
+    }
+
+    func testMaxPoolFastMatchesReference() {
+        for (index, testCase) in Self.cases.enumerated() {
+            let g = geometry(testCase)
+            var input = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index))
+            // Ties: both kernels must pick the first maximum in row-major window order.
+            for i in stride(from: 0, to: input.count, by: 5) { input[i] = 0.5 }
+            let count = g.outputPixels * g.channels
+            var fast = [Float](repeating: 0, count: count), reference = fast
+            var fastArgmax = [Int32](repeating: 0, count: count), referenceArgmax = fastArgmax
+            fast.withUnsafeMutableBufferPointer { out in
+                fastArgmax.withUnsafeMutableBufferPointer { maxPool(input, g, into: out.baseAddress!, argmax: $0.baseAddress!) }
+            }
+            reference.withUnsafeMutableBufferPointer { out in
+                referenceArgmax.withUnsafeMutableBufferPointer {
+                    maxPoolReference(input, g, into: out.baseAddress!, argmax: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(fast, reference, "case \(index)")
+            XCTAssertEqual(fastArgmax, referenceArgmax, "case \(index)")
+        }
+    }
+}

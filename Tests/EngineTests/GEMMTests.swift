@@ -1,0 +1,93 @@
+import Engine
+import XCTest
+
+/// The packed SIMD SGEMM against the reference triple loop, on shapes that exercise every edge of the 6x16 tile,
+/// the k blocking (256) and the m blocking (120), in all three forms training uses plus AᵀBᵀ.
+final class GEMMTests: XCTestCase {
+    static let awkward = [1, 7, 33, 129]
+
+    /// Error bound: a k-term float32 dot product is within k·u·Σ|a||b| of the exact value (u = 2⁻²⁴, Higham
+    /// 3.1); the Double-accumulated reference is exact to float rounding. We allow 2k·u·Σ|a||b| + 1e-6,
+    /// computing Σ|a||b| per element with the reference on absolute values.
+    func check(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, accumulate: Bool, padding: Int = 0,
+               file: StaticString = #filePath, line: UInt = #line) {
+        // Leading dimensions larger than the rows with `padding` check that strides are honoured.
+        let lda = (transposeA ? m : k) + padding, ldb = (transposeB ? k : n) + padding, ldc = n + padding
+        let a = randomScalars((transposeA ? k : m) * lda, seed: 1)
+        let b = randomScalars((transposeB ? n : k) * ldb, seed: 2)
+        let c0 = randomScalars(m * ldc, seed: 3)
+        var fast = c0, reference = c0
+        var bound = [Float](repeating: 0, count: m * ldc)
+        let absA = a.map(abs), absB = b.map(abs)
+        fast.withUnsafeMutableBufferPointer {
+            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                  c: $0.baseAddress!, ldc: ldc, accumulate: accumulate)
+        }
+        reference.withUnsafeMutableBufferPointer {
+            sgemmReference(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b,
+                           ldb: ldb, c: $0.baseAddress!, ldc: ldc, accumulate: accumulate)
+        }
+        bound.withUnsafeMutableBufferPointer {
+            sgemmReference(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: absA, lda: lda,
+                           b: absB, ldb: ldb, c: $0.baseAddress!, ldc: ldc, accumulate: false)
+        }
+        let u: Float = 0x1p-24
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let index = i * ldc + j
+                if j >= n {
+                    // Padding columns of C must be untouched.
+                    XCTAssertEqual(fast[index], c0[index], "padding of C written at (\(i), \(j))", file: file, line: line)
+                    continue
+                }
+                let tolerance = 2 * Float(k) * u * bound[index] + 1e-6 + (accumulate ? 2 * u * abs(c0[index]) : 0)
+                if abs(fast[index] - reference[index]) > tolerance {
+                    XCTFail("sgemm(\(transposeA ? "T" : "N")\(transposeB ? "T" : "N"), m \(m), n \(n), k \(k)) at "
+                                + "(\(i), \(j)): \(fast[index]) vs reference \(reference[index]), tolerance \(tolerance)",
+                            file: file, line: line)
+                    return
+                }
+            }
+        }
+    }
+
+    func testAllFormsOnAwkwardShapes() {
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
+            for m in Self.awkward {
+                for n in Self.awkward {
+                    for k in Self.awkward {
+                        check(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, accumulate: false)
+                    }
+                }
+            }
+        }
+    }
+
+    func testAccumulateAddsToC() {
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, false)] {
+            check(transposeA: transposeA, transposeB: transposeB, m: 13, n: 17, k: 300, accumulate: true)
+        }
+    }
+
+    func testBlockBoundariesAndStrides() {
+        // k > 256 crosses a k block (later blocks accumulate); m > 120 crosses an m block; non-square.
+        check(transposeA: false, transposeB: false, m: 250, n: 40, k: 520, accumulate: false)
+        check(transposeA: true, transposeB: false, m: 130, n: 19, k: 257, accumulate: false, padding: 3)
+        check(transposeA: false, transposeB: true, m: 121, n: 33, k: 64, accumulate: true, padding: 5)
+    }
+
+    func testZeroDepthClearsOrKeepsC() {
+        var c: [Float] = [1, 2, 3, 4]
+        let empty: [Float] = [0]
+        c.withUnsafeMutableBufferPointer {
+            sgemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 0, a: empty, lda: 1, b: empty, ldb: 2,
+                  c: $0.baseAddress!, ldc: 2, accumulate: true)
+        }
+        XCTAssertEqual(c, [1, 2, 3, 4])
+        c.withUnsafeMutableBufferPointer {
+            sgemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 0, a: empty, lda: 1, b: empty, ldb: 2,
+                  c: $0.baseAddress!, ldc: 2, accumulate: false)
+        }
+        XCTAssertEqual(c, [0, 0, 0, 0])
+    }
+}
