@@ -22,19 +22,32 @@ let package = Package(
         // MARK: System libraries (Debian: libopenmpi-dev + openmpi-bin, libzstd-dev; see deploy/install-deps.sh)
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Engine: tensors, kernels, layers, losses, optimizers, Sequential. No MPI, no files.
         .target(name: "Engine", swiftSettings: fastMath),
 
+        // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
+        .target(name: "MNIST", dependencies: ["Engine", "CZlib"], swiftSettings: fastMath),
+
+        // MARK: Checkpoints: zstd-compressed safetensors, written atomically
+        .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: fastMath),
+
+        // MARK: Training: fit, evaluate, early stopping, progress and logs
+        .target(name: "Training", dependencies: ["Engine", "MNIST"], swiftSettings: fastMath),
+
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
-            dependencies: ["Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
 
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "MNISTTests", dependencies: ["MNIST", "CZlib"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
     ]
 )

@@ -2,29 +2,24 @@ import ArgumentParser
 import Engine
 
 @main
-struct MNISTTrain: ParsableCommand {
+struct MNISTTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mnist-train",
         abstract: "Data-parallel training of Keras-style MNIST models on CPUs.",
-        subcommands: [Summary.self, Bench.self]
+        subcommands: [Fit.self, Evaluate.self, Predict.self, Download.self, Summary.self, Bench.self]
     )
 }
 
-/// `--model PRESET`, shared by the commands that build a model.
-struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Preset model: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: Preset = .convnet
-}
-
 extension Preset: ExpressibleByArgument {}
+extension Loss: ExpressibleByArgument {}
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a model's layers, output shapes and parameter counts, as Keras' model.summary().")
 
-    @OptionGroup var options: ModelOptions
+    @OptionGroup var model: ModelChoice
 
     func run() throws {
-        print(try options.model.makeModel().summary())
+        print(try model.definition().makeModel().summary())
     }
 }

@@ -38,7 +38,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var momentum: Float? = nil
     public var epsilon: Float? = nil
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case type, filters, units, padding, activation, rate, momentum, epsilon, strides
         case kernelSize = "kernel_size", poolSize = "pool_size"
         case kernelInitializer = "kernel_initializer", useBias = "use_bias"

@@ -1,0 +1,87 @@
+import Foundation
+
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
+/// mapping each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} plus a "__metadata__" map of
+/// strings, then the raw little-endian tensor bytes. Only F32 tensors are written or read here.
+public struct SafeTensors: Equatable, Sendable {
+    public struct Entry: Equatable, Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let values: [Float]
+
+        public init(name: String, shape: [Int], values: [Float]) {
+            precondition(shape.reduce(1, *) == values.count, "\(name): shape \(shape) does not match \(values.count) values")
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    public var tensors: [Entry]
+    public var metadata: [String: String]
+
+    public init(tensors: [Entry], metadata: [String: String]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    public subscript(name: String) -> Entry? { tensors.first { $0.name == name } }
+
+    public func encoded() throws -> [UInt8] {
+        var header: [String: Any] = ["__metadata__": metadata]
+        var offset = 0
+        for tensor in tensors {
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.values.count]]
+            offset += 4 * tensor.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        // Pad the header with spaces so the data starts 8-byte aligned, as the reference implementation does.
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var out = [UInt8]()
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out += $0 }
+        out += json
+        for tensor in tensors {
+            tensor.values.withUnsafeBytes { raw in
+                // Float's bytes are little-endian on every platform Swift runs on here (x86-64, arm64).
+                out += raw
+            }
+        }
+        return out
+    }
+
+    /// Parses a safetensors file's bytes; `path` names the file in errors.
+    public init(decoding bytes: [UInt8], path: String) throws {
+        func fail(_ problem: String) -> CheckpointError { CheckpointError("\(path): \(problem)") }
+        guard bytes.count >= 8 else { throw fail("too short for a safetensors header") }
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        guard headerLength > 0, headerLength <= bytes.count - 8 else { throw fail("header length \(headerLength) does not fit the file") }
+        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + headerLength])) as? [String: Any] else {
+            throw fail("the safetensors header is not a JSON object")
+        }
+        let dataStart = 8 + headerLength
+        var metadata: [String: String] = [:]
+        var tensors: [(begin: Int, entry: Entry)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let map = value as? [String: String] else { throw fail("__metadata__ is not a map of strings") }
+                metadata = map
+                continue
+            }
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
+            else { throw fail("tensor \(name) has a malformed header entry") }
+            guard dtype == "F32" else { throw fail("tensor \(name) is \(dtype); only F32 is supported") }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, end == begin + 4 * shape.reduce(1, *), dataStart + end <= bytes.count else {
+                throw fail("tensor \(name) lies outside the file or disagrees with its shape")
+            }
+            let values = bytes[(dataStart + begin)..<(dataStart + end)].withUnsafeBytes { raw in
+                (0..<(end - begin) / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            }
+            tensors.append((begin, Entry(name: name, shape: shape, values: values)))
+        }
+        self.tensors = tensors.sorted { $0.begin < $1.begin }.map(\.entry)
+        self.metadata = metadata
+    }
+}

@@ -1,0 +1,119 @@
+import Engine
+import Foundation
+
+/// Images and labels held once in memory as bytes; batches are made as Float32 NHWC tensors, pixel / 255.
+public struct Dataset: Sendable {
+    public let images: [UInt8]
+    public let labels: [UInt8]
+    public let count: Int
+    public let rows: Int
+    public let columns: Int
+
+    public init(images: [UInt8], labels: [UInt8], rows: Int, columns: Int) {
+        precondition(images.count == labels.count * rows * columns, "Dataset: images and labels disagree in count")
+        self.images = images
+        self.labels = labels
+        self.count = labels.count
+        self.rows = rows
+        self.columns = columns
+    }
+
+    /// Loads and validates one images/labels pair of IDX files.
+    public init(imagesPath: String, labelsPath: String, classes: Int = 10) throws {
+        let images = try IDXFile(contentsOf: imagesPath, magic: IDXFile.imagesMagic)
+        let labels = try IDXFile(contentsOf: labelsPath, magic: IDXFile.labelsMagic)
+        guard images.dimensions.count == 3, images.dimensions[1] > 0, images.dimensions[2] > 0 else {
+            throw DataError("\(imagesPath): expected images of shape N x rows x columns, got \(images.dimensions)")
+        }
+        guard images.dimensions[0] == labels.dimensions[0] else {
+            throw DataError("\(imagesPath) holds \(images.dimensions[0]) images but \(labelsPath) holds "
+                                + "\(labels.dimensions[0]) labels; use files from the same set")
+        }
+        if let bad = labels.bytes.firstIndex(where: { Int($0) >= classes }) {
+            throw DataError("\(labelsPath): label \(labels.bytes[bad]) at index \(bad) is outside 0-\(classes - 1); "
+                                + "download it again (mnist-train download)")
+        }
+        self.init(images: images.bytes, labels: labels.bytes, rows: images.dimensions[1], columns: images.dimensions[2])
+    }
+
+    public var sampleShape: [Int] { [rows, columns, 1] }
+
+    /// byte / 255 correctly rounded, as Keras' `x / 255.0` (multiplying by a rounded 1/255 is an ulp off).
+    static let scaled: [Float] = (0..<256).map { Float($0) / 255 }
+
+    /// Samples `range` as a new dataset (e.g. a validation split).
+    public func subset(_ range: Range<Int>) -> Dataset {
+        let pixels = rows * columns
+        return Dataset(images: Array(images[range.lowerBound * pixels..<range.upperBound * pixels]),
+                       labels: Array(labels[range]), rows: rows, columns: columns)
+    }
+
+    /// The samples at `indices` as (images (N, rows, columns, 1) scaled to [0, 1], labels (N) as class indices).
+    public func batch<C: Collection>(_ indices: C) -> (images: Tensor, labels: Tensor) where C.Element == Int {
+        let pixels = rows * columns
+        var x = [Float](repeating: 0, count: indices.count * pixels)
+        var y = [Float](repeating: 0, count: indices.count)
+        images.withUnsafeBufferPointer { source in
+            for (row, index) in indices.enumerated() {
+                let from = index * pixels, to = row * pixels
+                for p in 0..<pixels { x[to + p] = Dataset.scaled[Int(source[from + p])] }
+                y[row] = Float(labels[index])
+            }
+        }
+        return (Tensor(shape: [indices.count, rows, columns, 1], scalars: x), Tensor(shape: [indices.count], scalars: y))
+    }
+}
+
+/// The four files of MNIST (or of any dataset in the same IDX form) in one directory.
+public struct MNISTFiles: Sendable {
+    public static let names = (
+        trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
+        testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte"
+    )
+    public static var allNames: [String] {
+        [names.trainImages, names.trainLabels, names.testImages, names.testLabels]
+    }
+
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// `$MNIST_DIR`, else the per-user cache: `$XDG_CACHE_HOME/mnist-train/mnist` or `~/.cache/mnist-train/mnist`.
+    public static var defaultDirectory: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let directory = environment["MNIST_DIR"], !directory.isEmpty { return directory }
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
+        return ((cache as NSString).appendingPathComponent("mnist-train") as NSString).appendingPathComponent("mnist")
+    }
+
+    /// The path of `name` in the directory: the raw file if present, else `name.gz`.
+    public func path(_ name: String) -> String {
+        let raw = (directory as NSString).appendingPathComponent(name)
+        if FileManager.default.fileExists(atPath: raw) { return raw }
+        let compressed = raw + ".gz"
+        return FileManager.default.fileExists(atPath: compressed) ? compressed : raw
+    }
+
+    public var isComplete: Bool {
+        MNISTFiles.allNames.allSatisfy { FileManager.default.fileExists(atPath: path($0)) }
+    }
+
+    public func loadTraining() throws -> Dataset {
+        try checkDirectory()
+        return try Dataset(imagesPath: path(MNISTFiles.names.trainImages), labelsPath: path(MNISTFiles.names.trainLabels))
+    }
+
+    public func loadTest() throws -> Dataset {
+        try checkDirectory()
+        return try Dataset(imagesPath: path(MNISTFiles.names.testImages), labelsPath: path(MNISTFiles.names.testLabels))
+    }
+
+    private func checkDirectory() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DataError("no MNIST data in \(directory): run `mnist-train download`, or pass --data DIR "
+                                + "(or set MNIST_DIR) to a directory holding \(MNISTFiles.allNames.joined(separator: ", ")) (.gz or raw)")
+        }
+    }
+}

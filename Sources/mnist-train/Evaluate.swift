@@ -1,0 +1,32 @@
+import ArgumentParser
+import Checkpoint
+import Engine
+import Foundation
+import MNIST
+import Training
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model.")
+
+    @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst).", valueName: "file")) var file: String
+    @OptionGroup var dataOptions: DataOptions
+    @Flag(help: "Print JSON instead of tables.") var json = false
+
+    func run() throws {
+        let (model, _, metadata) = try ModelFile.load(file)
+        let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
+            .loss ?? .sparseCategoricalCrossentropy
+        let evaluation = Trainer.evaluate(model, on: try dataOptions.files.loadTest(), loss: loss)
+        if json {
+            let object: [String: Any] = [
+                "loss": evaluation.loss, "accuracy": evaluation.accuracy, "correct": evaluation.correct,
+                "count": evaluation.count, "per_class_accuracy": evaluation.perClassAccuracy,
+                "confusion_matrix": evaluation.confusion,
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(evaluation.table())
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Checkpoint
+import Foundation
+import XCTest
+
+/// The release binary end to end on real MNIST: fit, evaluate, predict, and every kind of bad input.
+/// Needs `swift build -c release` first (deploy/test.sh does it) and MNIST in $MNIST_DIR or ../shared/data/mnist.
+final class CommandLineTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let binary = repository.appendingPathComponent(".build/release/mnist-train").path
+
+    var directory: String!
+    var dataDirectory = ""
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            return XCTFail("\(Self.binary) is missing: run `swift build -c release` first (deploy/test.sh does)")
+        }
+        let candidates: [String?] = [ProcessInfo.processInfo.environment["MNIST_DIR"],
+                          Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/mnist").path]
+        guard let data = candidates.compactMap({ $0 }).first(where: {
+            FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
+                || FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte"))
+        }) else {
+            throw XCTSkip("no MNIST data: set MNIST_DIR (or run `mnist-train download`) to run the end-to-end tests")
+        }
+        dataDirectory = data
+        directory = NSTemporaryDirectory() + "cli-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// Runs the binary; returns exit status, stdout and stderr. A time limit turns a hang into a failure.
+    func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        // stdout through a pipe read to its end before waiting; stderr into a file, so neither can fill and block.
+        let out = Pipe()
+        let errorPath = path("stderr-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        try process.run()
+        let killer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let outputData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        killer.cancel()
+        let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
+    }
+
+    func testShortFitReachesFloorAndEvaluateReproducesItsAccuracyExactly() throws {
+        // 400 steps of batch 32 (12,800 samples, 1 epoch) of lenet5 with its tutorial settings (Adam): about 95% on
+        // the full test set; 93% is the floor.
+        let fit = try run(["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "1", "--train-samples", "13474",
+                           "--validation-split", "0.05", "--output", path("lenet5.safetensors.zst"),
+                           "--log", path("log.jsonl"), "--log-every", "100"])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        let reported = try XCTUnwrap(fit.output.firstMatch(of: /test accuracy ([0-9.]+)% \((\d+)\/10000\)/), fit.output)
+        XCTAssertGreaterThanOrEqual(Double(reported.1)!, 93, fit.output)
+
+        let evaluate = try run(["evaluate", path("lenet5.safetensors.zst"), "--data", dataDirectory, "--json"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluate.output.utf8)) as? [String: Any])
+        XCTAssertEqual(json["correct"] as? Int, Int(reported.2), "evaluate must reproduce fit's test result exactly")
+        let confusion = try XCTUnwrap(json["confusion_matrix"] as? [[Int]])
+        XCTAssertEqual(confusion.flatMap { $0 }.reduce(0, +), 10_000)
+        XCTAssertEqual((0..<10).map { confusion[$0][$0] }.reduce(0, +), Int(reported.2))
+
+        // The log: a start record, step records every 100 steps, one epoch record with the validation figures.
+        let records = try String(contentsOfFile: path("log.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(records.first?["event"] as? String, "fit_start")
+        XCTAssertEqual(records.filter { $0["event"] as? String == "step" }.count, 4)
+        let epoch = try XCTUnwrap(records.first { $0["event"] as? String == "epoch" })
+        for key in ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "learning_rate",
+                    "samples_seen", "wall_time"] {
+            XCTAssertNotNil(epoch[key], "epoch record lacks \(key)")
+        }
+
+        let table = try run(["evaluate", path("lenet5.safetensors.zst"), "--data", dataDirectory])
+        XCTAssertTrue(table.output.contains("confusion matrix"), table.output)
+        let predict = try run(["predict", path("lenet5.safetensors.zst"), "--data", dataDirectory, "--index", "0"])
+        XCTAssertEqual(predict.status, 0, predict.error)
+        XCTAssertTrue(predict.output.contains("test sample 0 (label 7): predicted"), predict.output)
+        XCTAssertTrue(predict.output.contains("██"), "the digit is drawn")
+    }
+
+    func testSameSeedGivesTheSameRun() throws {
+        let arguments = ["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "1", "--train-samples", "640",
+                         "--validation-split", "0"]
+        let first = try run(arguments + ["--output", path("a.safetensors.zst")])
+        let second = try run(arguments + ["--output", path("b.safetensors.zst")])
+        XCTAssertEqual(first.status, 0, first.error)
+        // The files differ in their recorded timings; the weights must not differ in a single bit.
+        let a = try ModelFile.load(path("a.safetensors.zst")).model, b = try ModelFile.load(path("b.safetensors.zst")).model
+        XCTAssertEqual(Array(a.store.values), Array(b.store.values), "bit-identical weights")
+    }
+
+    func testCustomModelFile() throws {
+        let json = """
+        {"layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
+                    {"type": "MaxPooling2D", "pool_size": 2}, {"type": "Flatten"},
+                    {"type": "Dense", "units": 10, "activation": "softmax"}]}
+        """
+        FileManager.default.createFile(atPath: path("tiny.json"), contents: Data(json.utf8))
+        let summary = try run(["summary", "--model-file", path("tiny.json")])
+        XCTAssertEqual(summary.status, 0, summary.error)
+        XCTAssertTrue(summary.output.contains("Total params: 6,810"), summary.output)  // 40 + 13·13·4·10 + 10
+        let fit = try run(["fit", "--model-file", path("tiny.json"), "--data", dataDirectory, "--epochs", "1",
+                           "--train-samples", "2000", "--output", path("tiny.safetensors.zst")])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("tiny.safetensors.zst")))
+    }
+
+    /// Bad input: non-zero exit, one clear line naming the flag or file, no crash dump, no output file.
+    func testBadInputGivesOneClearLine() throws {
+        FileManager.default.createFile(atPath: path("typo.json"), contents: Data(#"{"layers": [{"type": "Dense", "unitz": 3}]}"#.utf8))
+        FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8))
+        FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
+            #"{"input_shape": [3, 3, 1], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 5}]}"#.utf8))
+        FileManager.default.createFile(atPath: path("garbage.safetensors.zst"), contents: Data("garbage".utf8))
+        let cases: [([String], String)] = [
+            (["fit", "--epochs", "0"], "--epochs"),
+            (["fit", "--batch-size", "0"], "--batch-size"),
+            (["fit", "--lr", "0"], "--lr"),
+            (["fit", "--validation-split", "1.5"], "--validation-split"),
+            (["fit", "--model", "resnet"], "--model"),
+            (["fit", "--optimizer", "adagrad"], "--optimizer"),
+            (["fit", "--data", path("no-such-dir"), "--epochs", "1"], "mnist-train download"),
+            (["summary", "--model-file", path("typo.json")], "unknown key \"unitz\""),
+            (["summary", "--model-file", path("broken.json")], "not valid JSON"),
+            (["summary", "--model-file", path("impossible.json")], "5x5 kernel does not fit a 3x3 input"),
+            (["summary", "--model-file", path("absent.json")], "no such file"),
+            (["evaluate", path("garbage.safetensors.zst"), "--data", dataDirectory], "not a zstd-compressed checkpoint"),
+            (["evaluate", path("absent.safetensors.zst"), "--data", dataDirectory], "does not exist"),
+            (["predict", path("absent.safetensors.zst")], "does not exist"),
+        ]
+        for (arguments, fragment) in cases {
+            let result = try run(arguments, timeout: 60)
+            let what = arguments.joined(separator: " ")
+            XCTAssertNotEqual(result.status, 0, "\(what) should fail")
+            XCTAssertTrue(result.error.contains(fragment), "\(what): expected '\(fragment)' in: \(result.error)")
+            // ArgumentParser follows a usage error with its usage hint ("Help:", "Usage:", "See ... --help").
+            let lines = result.error.split(separator: "\n").filter {
+                !$0.hasPrefix("Help:") && !$0.hasPrefix("Usage:") && !$0.contains("--help")
+            }
+            XCTAssertEqual(lines.count, 1, "\(what): \(result.error)")
+            XCTAssertFalse(result.error.contains("Fatal error") || result.error.contains("Stack dump"), what)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("convnet.safetensors.zst")), "no output from a failed fit")
+    }
+}
