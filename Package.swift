@@ -30,16 +30,19 @@ let package = Package(
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
         .target(name: "MNIST", dependencies: ["Engine", "CZlib"], swiftSettings: fastMath),
 
+        // MARK: Distributed: the Communicator protocol, OpenMPI and single-process implementations
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastMath),
+
         // MARK: Checkpoints: zstd-compressed safetensors, written atomically
         .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: fastMath),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
-        .target(name: "Training", dependencies: ["Engine", "MNIST"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed"], swiftSettings: fastMath),
 
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
-            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
 

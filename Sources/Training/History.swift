@@ -28,10 +28,18 @@ public struct StepProgress: Sendable {
     public var learningRate: Float
 }
 
+/// Seconds each rank spent computing and communicating over a logging interval, reduced across ranks, so a
+/// slow rank shows up as a wide min-max spread.
+public struct RankTimes: Sendable {
+    public var computeMin, computeMean, computeMax: Double
+    public var communicationMin, communicationMean, communicationMax: Double
+}
+
 /// Receives `fit`'s progress: a console printer, a log file, or both.
 public protocol TrainingObserver: AnyObject {
     func epochBegan(_ epoch: Int, of epochs: Int, steps: Int)
     func stepEnded(_ progress: StepProgress)
     func epochEnded(_ record: EpochRecord)
+    func intervalEnded(step: StepProgress, globalSamplesPerSecond: Double, times: RankTimes)
     func note(_ message: String)
 }

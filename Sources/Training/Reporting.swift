@@ -7,7 +7,7 @@ public final class ConsoleReporter: TrainingObserver {
     private var lastDraw = Date.distantPast
     private let write: (String) -> Void
 
-    public init(isTerminal: Bool = isatty(STDOUT_FILENO) == 1, write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+    public init(isTerminal: Bool, write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.isTerminal = isTerminal
         self.write = write
     }
@@ -38,17 +38,18 @@ public final class ConsoleReporter: TrainingObserver {
         write(line + "\n")
     }
 
+    public func intervalEnded(step: StepProgress, globalSamplesPerSecond: Double, times: RankTimes) {}
+
     public func note(_ message: String) { write(message + "\n") }
 }
 
 /// The `--log FILE` record stream: JSON lines, one per epoch and one every N steps, each with its wall time.
 public final class JSONLinesLog: TrainingObserver {
     private let handle: FileHandle
-    private let everySteps: Int
     private let started = Date()
 
     /// Opens `path` for appending (creating it), so a log continues across runs.
-    public init(path: String, everySteps: Int) throws {
+    public init(path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
                 throw TrainingError("cannot create the log file \(path): check the directory exists and is writable")
@@ -59,7 +60,6 @@ public final class JSONLinesLog: TrainingObserver {
         }
         handle.seekToEndOfFile()
         self.handle = handle
-        self.everySteps = everySteps
     }
 
     deinit { try? handle.close() }
@@ -76,10 +76,17 @@ public final class JSONLinesLog: TrainingObserver {
 
     public func epochBegan(_ epoch: Int, of epochs: Int, steps: Int) {}
 
-    public func stepEnded(_ p: StepProgress) {
-        guard everySteps > 0, p.step % everySteps == 0 else { return }
+    public func stepEnded(_ p: StepProgress) {}
+
+    /// A step record at every logging interval: running metrics, global samples/s, and each rank's compute and
+    /// communication seconds over the interval as min, mean and max across ranks.
+    public func intervalEnded(step p: StepProgress, globalSamplesPerSecond: Double, times t: RankTimes) {
         record("step", ["epoch": p.epoch, "step": p.step, "steps": p.steps, "loss": p.loss, "accuracy": p.accuracy,
-                        "learning_rate": Double(p.learningRate), "samples_seen": p.samplesSeen])
+                        "learning_rate": Double(p.learningRate), "samples_seen": p.samplesSeen,
+                        "samples_per_second": globalSamplesPerSecond,
+                        "compute_seconds": ["min": t.computeMin, "mean": t.computeMean, "max": t.computeMax],
+                        "communication_seconds": ["min": t.communicationMin, "mean": t.communicationMean,
+                                                  "max": t.communicationMax]])
     }
 
     public func epochEnded(_ r: EpochRecord) {

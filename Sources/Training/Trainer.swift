@@ -1,20 +1,38 @@
+import Distributed
 import Engine
 import Foundation
 import MNIST
 
-/// Trains and evaluates a Sequential model, the way Keras' fit and evaluate do.
+/// Trains and evaluates a Sequential model the way Keras' fit and evaluate do, on one rank or many.
+///
+/// Data parallelism, in order of the step:
+/// 1. Every rank draws the same permutation from (seed, epoch) and cuts the same global batches from it.
+/// 2. Rank r takes its contiguous share of each global batch (`Communicator.share`): sizes differ by at most one,
+///    and a rank may hold none of a small last batch; every rank still runs every step, so none waits forever.
+/// 3. Each rank scales its loss gradient by (its samples / global batch samples), so one in-place sum-allreduce of
+///    the flat gradient buffer yields exactly the mean gradient over the global batch, as one process computes it.
+/// 4. Every rank applies the same optimizer update to the same parameters: the copies stay identical.
+/// BatchNormalization normalizes with per-rank batch statistics; its moving averages are averaged across ranks
+/// before every evaluation and at the end, so all ranks hold the same model.
 public final class Trainer {
     public let model: Sequential
     public let configuration: TrainingConfiguration
+    public let communicator: any Communicator
     public private(set) var optimizer: any Optimizer
     public private(set) var history: [EpochRecord] = []
     public private(set) var samplesSeen = 0
+    /// Receive progress; attach them on rank 0 only.
     public var observers: [any TrainingObserver] = []
 
-    public init(model: Sequential, configuration: TrainingConfiguration) {
+    public init(model: Sequential, configuration: TrainingConfiguration, communicator: any Communicator = SingleProcess()) {
         self.model = model
         self.configuration = configuration
+        self.communicator = communicator
         optimizer = configuration.optimizer.makeOptimizer()
+        // All ranks start from rank 0's weights, whatever their seeding; each draws its own dropout masks.
+        communicator.broadcast(model.store.values)
+        communicator.broadcast(model.store.state)
+        if communicator.rank > 0 { model.rng = SplitMix64(seed: model.rng.state ^ UInt64(communicator.rank) &* 0x9E37_79B9_7F4A_7C15) }
     }
 
     /// Keras' validation_split: the last fraction of the training set, before any shuffling.
@@ -26,36 +44,52 @@ public final class Trainer {
 
     /// Trains for the configured epochs (fewer if early stopping ends it) and returns the history.
     @discardableResult
-    public func fit(training: Dataset, validation: Dataset?) -> [EpochRecord] {
+    public func fit(training: Dataset, validation: Dataset?) throws -> [EpochRecord] {
         let batchSize = configuration.batchSize
         let sampler = Sampler(count: training.count, seed: configuration.seed)
-        // The last batch of an epoch is smaller when the set does not divide evenly, as in Keras.
+        // The last global batch of an epoch is smaller when the set does not divide evenly, as in Keras.
         let steps = (training.count + batchSize - 1) / batchSize
+        let baseLearningRate = configuration.optimizer.learningRate
         var stopper = configuration.earlyStopping.map { EarlyStopping($0) }
+        var globalStep = 0
         for epoch in 0..<configuration.epochs {
             observers.forEach { $0.epochBegan(epoch + 1, of: configuration.epochs, steps: steps) }
             let start = Date()
+            var interval = IntervalTimer()
             let order = sampler.permutation(epoch: epoch)
-            var lossSum = 0.0, correct = 0, seen = 0
+            var totals = [0.0, 0.0, 0.0]  // loss sum, correct, samples: global
             for step in 0..<steps {
-                let indices = order[step * batchSize..<min((step + 1) * batchSize, training.count)]
-                let (x, labels) = training.batch(indices)
-                let result = trainStep(x, labels: labels)
-                lossSum += result.loss * Double(indices.count)
-                correct += result.correct
-                seen += indices.count
-                samplesSeen += indices.count
-                let progress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, loss: lossSum / Double(seen),
-                                            accuracy: Double(correct) / Double(seen),
-                                            elapsed: Date().timeIntervalSince(start), samplesSeen: samplesSeen,
-                                            learningRate: optimizer.learningRate)
+                optimizer.learningRate = learningRate(base: baseLearningRate, epochProgress: Double(epoch) + Double(step) / Double(steps))
+                let global = order[step * batchSize..<min((step + 1) * batchSize, training.count)]
+                let mine = communicator.share(of: global.count)
+                let local = global[(global.startIndex + mine.lowerBound)..<(global.startIndex + mine.upperBound)]
+                var metrics = trainStep(local, of: training, globalCount: global.count, timer: &interval)
+                let communicationStart = Date()
+                communicator.allreduce(&metrics, .sum)
+                interval.communication += Date().timeIntervalSince(communicationStart)
+                for i in 0..<3 { totals[i] += metrics[i] }
+                samplesSeen += global.count
+                interval.samples += global.count
+                globalStep += 1
+                if configuration.checkSyncEverySteps > 0, globalStep % configuration.checkSyncEverySteps == 0 {
+                    try checkParametersInSync(step: globalStep)
+                }
+                let progress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, loss: totals[0] / totals[2],
+                                            accuracy: totals[1] / totals[2], elapsed: Date().timeIntervalSince(start),
+                                            samplesSeen: samplesSeen, learningRate: optimizer.learningRate)
                 observers.forEach { $0.stepEnded(progress) }
+                if configuration.logEverySteps > 0, (step + 1) % configuration.logEverySteps == 0 || step + 1 == steps {
+                    let times = interval.reduced(over: communicator)
+                    let samplesPerSecond = Double(interval.samples) / times.wall
+                    observers.forEach { $0.intervalEnded(step: progress, globalSamplesPerSecond: samplesPerSecond, times: times.ranks) }
+                    interval.restart()
+                }
             }
             let seconds = Date().timeIntervalSince(start)
             let validationResult = validation.map { evaluate($0) }
-            let record = EpochRecord(epoch: epoch + 1, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+            let record = EpochRecord(epoch: epoch + 1, loss: totals[0] / totals[2], accuracy: totals[1] / totals[2],
                                      valLoss: validationResult?.loss, valAccuracy: validationResult?.accuracy,
-                                     seconds: seconds, samplesPerSecond: Double(seen) / seconds,
+                                     seconds: seconds, samplesPerSecond: totals[2] / seconds,
                                      learningRate: optimizer.learningRate, samplesSeen: samplesSeen)
             history.append(record)
             observers.forEach { $0.epochEnded(record) }
@@ -73,54 +107,132 @@ public final class Trainer {
             stopper.restoreBest(into: model)
             observers.forEach { $0.note("restored the weights of epoch \(best), the best by \(stopper.monitorName(validation != nil))") }
         }
+        synchronizeBatchNormalizationStatistics()
         return history
     }
 
-    /// One optimizer step on one batch; returns the batch's mean loss and its correct predictions.
-    public func trainStep(_ x: Tensor, labels: Tensor) -> (loss: Double, correct: Int) {
+    /// The learning rate for a point in training: scaled by the rank count if asked, and warmed up linearly from
+    /// 1/ranks of that over `warmupEpochs` (Horovod's recipe).
+    func learningRate(base: Float, epochProgress: Double) -> Float {
+        let ranks = Float(communicator.size)
+        let target = configuration.scaleLearningRate ? base * ranks : base
+        guard configuration.warmupEpochs > 0, epochProgress < configuration.warmupEpochs else { return target }
+        let fraction = Float(epochProgress / configuration.warmupEpochs)
+        return target * (1 / ranks + (1 - 1 / ranks) * fraction)
+    }
+
+    /// Forward, backward, allreduce and update for this rank's share of one global batch.
+    /// Returns this rank's [loss sum, correct, samples], to be summed across ranks.
+    func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer) -> [Double] {
+        let computeStart = Date()
         model.store.zeroGradients()
-        let output = model.forward(x, training: true)
-        let (loss, gradient) = configuration.loss.evaluate(output: output, targets: targets(labels, classes: output.sampleSize),
-                                                           outputActivation: model.outputActivation)
-        model.backward(gradient)
+        var metrics = [0.0, 0.0, 0.0]
+        if !indices.isEmpty {
+            let (x, labels) = data.batch(indices)
+            let output = model.forward(x, training: true)
+            var (loss, gradient) = configuration.loss.evaluate(
+                output: output, targets: Trainer.targets(labels, classes: output.sampleSize, loss: configuration.loss),
+                outputActivation: model.outputActivation)
+            // The loss is the mean over this rank's samples; the step wants the mean over the global batch.
+            let share = Float(indices.count) / Float(globalCount)
+            for i in gradient.scalars.indices { gradient.scalars[i] *= share }
+            model.backward(gradient)
+            metrics = [Double(loss) * Double(indices.count), Double(correctPredictions(output: output, labels: labels)),
+                       Double(indices.count)]
+        }
+        let communicationStart = Date()
+        timer.compute += communicationStart.timeIntervalSince(computeStart)
+        communicator.allreduce(model.store.gradients, .sum)
+        let updateStart = Date()
+        timer.communication += updateStart.timeIntervalSince(communicationStart)
         optimizer.step(model.store)
-        return (Double(loss), correctPredictions(output: output, labels: labels))
+        timer.compute += Date().timeIntervalSince(updateStart)
+        return metrics
     }
 
-    /// Loss, accuracy and confusion matrix in inference mode.
+    /// Stops with an error naming the step if any rank's parameters differ from the others'.
+    func checkParametersInSync(step: Int) throws {
+        // FNV-1a over the bit patterns; its two 32-bit halves travel exactly as Doubles.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for value in model.store.values { hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01B3 }
+        var high = [Double(hash >> 32), Double(hash & 0xFFFF_FFFF)]
+        var low = high
+        communicator.allreduce(&high, .max)
+        communicator.allreduce(&low, .min)
+        guard high == low else {
+            throw TrainingError("--check-sync: parameters differ across ranks at step \(step) (rank \(communicator.rank) "
+                                    + "checksum \(String(hash, radix: 16))); the ranks are no longer training one model")
+        }
+    }
+
+    /// Averages BatchNormalization's moving statistics across ranks, so every rank holds the same model.
+    func synchronizeBatchNormalizationStatistics() {
+        communicator.allreduce(model.store.state, .average)
+    }
+
+    /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
     public func evaluate(_ data: Dataset, batchSize: Int = 500) -> Evaluation {
-        Trainer.evaluate(model, on: data, loss: configuration.loss, batchSize: batchSize)
+        synchronizeBatchNormalizationStatistics()
+        return Trainer.evaluate(model, on: data, loss: configuration.loss, batchSize: batchSize, communicator: communicator)
     }
 
-    public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = 500) -> Evaluation {
-        var lossSum = 0.0, correct = 0
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: 10), count: 10)
-        for start in stride(from: 0, to: data.count, by: batchSize) {
-            let range = start..<min(start + batchSize, data.count)
+    public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = 500,
+                                communicator: any Communicator = SingleProcess()) -> Evaluation {
+        // [loss sum, correct, confusion matrix row by row]: whole numbers but the loss, all exact in Double.
+        var sums = [Double](repeating: 0, count: 2 + 100)
+        let mine = communicator.share(of: data.count)
+        for start in stride(from: mine.lowerBound, to: mine.upperBound, by: batchSize) {
+            let range = start..<min(start + batchSize, mine.upperBound)
             let (x, labels) = data.batch(range)
             let output = model.forward(x, training: false)
             let classes = output.sampleSize
             let (batchLoss, _) = loss.evaluate(output: output, targets: targets(labels, classes: classes, loss: loss),
                                                outputActivation: model.outputActivation)
-            lossSum += Double(batchLoss) * Double(range.count)
+            sums[0] += Double(batchLoss) * Double(range.count)
             for row in 0..<range.count {
                 let scores = output.scalars[row * classes..<(row + 1) * classes]
                 let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
                 let label = Int(labels.scalars[row])
-                if predicted == label { correct += 1 }
-                if label < 10 && predicted < 10 { confusion[label][predicted] += 1 }
+                if predicted == label { sums[1] += 1 }
+                if label < 10 && predicted < 10 { sums[2 + label * 10 + predicted] += 1 }
             }
         }
-        return Evaluation(loss: data.count == 0 ? 0 : lossSum / Double(data.count), correct: correct, count: data.count,
-                          confusion: confusion)
-    }
-
-    private func targets(_ labels: Tensor, classes: Int) -> Tensor {
-        Trainer.targets(labels, classes: classes, loss: configuration.loss)
+        communicator.allreduce(&sums, .sum)
+        let confusion = (0..<10).map { row in (0..<10).map { Int(sums[2 + row * 10 + $0]) } }
+        return Evaluation(loss: data.count == 0 ? 0 : sums[0] / Double(data.count), correct: Int(sums[1]),
+                          count: data.count, confusion: confusion)
     }
 
     static func targets(_ labels: Tensor, classes: Int, loss: Loss) -> Tensor {
         loss == .sparseCategoricalCrossentropy ? labels : Loss.oneHot(labels, classes: classes)
+    }
+}
+
+/// Compute and communication seconds of this rank over one logging interval.
+struct IntervalTimer {
+    var compute = 0.0
+    var communication = 0.0
+    /// Samples of the global batches in the interval, all ranks together.
+    var samples = 0
+    var start = Date()
+
+    mutating func restart() {
+        compute = 0
+        communication = 0
+        samples = 0
+        start = Date()
+    }
+
+    /// Min, mean and max across ranks of compute and communication time, and this interval's wall time.
+    func reduced(over communicator: any Communicator) -> (ranks: RankTimes, wall: Double) {
+        var maxima = [compute, communication], minima = maxima, sums = maxima
+        communicator.allreduce(&maxima, .max)
+        communicator.allreduce(&minima, .min)
+        communicator.allreduce(&sums, .sum)
+        let n = Double(communicator.size)
+        return (RankTimes(computeMin: minima[0], computeMean: sums[0] / n, computeMax: maxima[0],
+                          communicationMin: minima[1], communicationMean: sums[1] / n, communicationMax: maxima[1]),
+                Date().timeIntervalSince(start))
     }
 }
 

@@ -55,14 +55,22 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var earlyStopping: EarlyStoppingSpec?
     /// Log a step record every this many steps (0: epoch records only).
     public var logEverySteps: Int
+    /// Multiply the learning rate by the number of ranks (Goyal et al.; Horovod's recipe for per-rank batches).
+    public var scaleLearningRate: Bool
+    /// Ramp the learning rate from 1/ranks of its value up to it over this many epochs (Horovod's warm-up).
+    public var warmupEpochs: Double
+    /// Compare a checksum of the parameters across ranks every this many steps (0: never).
+    public var checkSyncEverySteps: Int
 
     enum CodingKeys: String, CodingKey {
         case epochs, batchSize = "batch_size", optimizer, loss, seed, validationSplit = "validation_split"
         case earlyStopping = "early_stopping", logEverySteps = "log_every_steps"
+        case scaleLearningRate = "scale_lr", warmupEpochs = "warmup_epochs", checkSyncEverySteps = "check_sync"
     }
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerSpec, loss: Loss, seed: UInt64 = 0,
-                validationSplit: Double = 0, earlyStopping: EarlyStoppingSpec? = nil, logEverySteps: Int = 100) {
+                validationSplit: Double = 0, earlyStopping: EarlyStoppingSpec? = nil, logEverySteps: Int = 100,
+                scaleLearningRate: Bool = false, warmupEpochs: Double = 0, checkSyncEverySteps: Int = 0) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.optimizer = optimizer
@@ -71,6 +79,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.validationSplit = validationSplit
         self.earlyStopping = earlyStopping
         self.logEverySteps = logEverySteps
+        self.scaleLearningRate = scaleLearningRate
+        self.warmupEpochs = warmupEpochs
+        self.checkSyncEverySteps = checkSyncEverySteps
     }
 
     /// For models from --model-file: Adam, sparse cross-entropy, batch 32, 5 epochs.

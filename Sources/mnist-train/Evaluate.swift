@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import Distributed
 import Engine
 import Foundation
 import MNIST
@@ -14,10 +15,16 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print JSON instead of tables.") var json = false
 
     func run() throws {
+        try runOnEveryRank(evaluate)
+    }
+
+    /// Each rank evaluates its share of the test set; rank 0 prints the sums.
+    func evaluate(_ communicator: any Communicator) throws {
         let (model, _, metadata) = try ModelFile.load(file)
         let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
             .loss ?? .sparseCategoricalCrossentropy
-        let evaluation = Trainer.evaluate(model, on: try dataOptions.files.loadTest(), loss: loss)
+        let evaluation = Trainer.evaluate(model, on: try dataOptions.files.loadTest(), loss: loss, communicator: communicator)
+        guard communicator.isRoot else { return }
         if json {
             let object: [String: Any] = [
                 "loss": evaluation.loss, "accuracy": evaluation.accuracy, "correct": evaluation.correct,

@@ -3,60 +3,7 @@ import Foundation
 import XCTest
 
 /// The release binary end to end on real MNIST: fit, evaluate, predict, and every kind of bad input.
-/// Needs `swift build -c release` first (deploy/test.sh does it) and MNIST in $MNIST_DIR or ../shared/data/mnist.
-final class CommandLineTests: XCTestCase {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let binary = repository.appendingPathComponent(".build/release/mnist-train").path
-
-    var directory: String!
-    var dataDirectory = ""
-
-    override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            return XCTFail("\(Self.binary) is missing: run `swift build -c release` first (deploy/test.sh does)")
-        }
-        let candidates: [String?] = [ProcessInfo.processInfo.environment["MNIST_DIR"],
-                          Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/mnist").path]
-        guard let data = candidates.compactMap({ $0 }).first(where: {
-            FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
-                || FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte"))
-        }) else {
-            throw XCTSkip("no MNIST data: set MNIST_DIR (or run `mnist-train download`) to run the end-to-end tests")
-        }
-        dataDirectory = data
-        directory = NSTemporaryDirectory() + "cli-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
-    }
-
-    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    /// Runs the binary; returns exit status, stdout and stderr. A time limit turns a hang into a failure.
-    func run(_ arguments: [String], timeout: TimeInterval = 300) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        // stdout through a pipe read to its end before waiting; stderr into a file, so neither can fill and block.
-        let out = Pipe()
-        let errorPath = path("stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: errorPath)
-        try process.run()
-        let killer = DispatchWorkItem { process.terminate() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let outputData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), errorText)
-    }
-
+final class CommandLineTests: BinaryTestCase {
     func testShortFitReachesFloorAndEvaluateReproducesItsAccuracyExactly() throws {
         // 400 steps of batch 32 (12,800 samples, 1 epoch) of lenet5 with its tutorial settings (Adam): about 95% on
         // the full test set; 93% is the floor.

@@ -1,0 +1,83 @@
+/// What data parallelism needs from a transport: ranks, in-place reductions, broadcast, barrier, abort.
+/// Implementations: `MPICommunicator` (OpenMPI, under mpirun) and `SingleProcess` (a world of one).
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// This rank's host name, for messages that say where something happened.
+    var host: String { get }
+
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation)
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation)
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int)
+    func barrier()
+    /// Ends every rank of the job now, with `code` as the exit status.
+    func abort(code: Int32) -> Never
+}
+
+public enum ReduceOperation: Sendable {
+    case sum, average, max, min
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    /// Reduces an array in place.
+    public func allreduce(_ values: inout [Double], _ operation: ReduceOperation) {
+        values.withUnsafeMutableBufferPointer { allreduce($0, operation) }
+    }
+
+    public func allreduce(_ values: inout [Float], _ operation: ReduceOperation) {
+        values.withUnsafeMutableBufferPointer { allreduce($0, operation) }
+    }
+
+    /// Makes every rank's `values` equal to rank `root`'s (same count on every rank).
+    public func broadcast<T: BitwiseCopyable>(_ values: inout [T], root: Int = 0) {
+        values.withUnsafeMutableBytes { broadcast($0, root: root) }
+    }
+
+    public func broadcast<T: BitwiseCopyable>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int = 0) {
+        broadcast(UnsafeMutableRawBufferPointer(buffer), root: root)
+    }
+
+    /// The contiguous share of `count` items that this rank owns when they are split as evenly as possible:
+    /// the first `count % size` ranks take one more. Every item belongs to exactly one rank.
+    public func share(of count: Int) -> Range<Int> {
+        (count * rank / size)..<(count * (rank + 1) / size)
+    }
+}
+
+/// A world of one process: every collective is the identity.
+public final class SingleProcess: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public var host: String { hostName() }
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {}
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation) {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+    public func barrier() {}
+    public func abort(code: Int32) -> Never { exit(code) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+func hostName() -> String {
+    var name = [CChar](repeating: 0, count: 256)
+    gethostname(&name, name.count)
+    return String(cString: name)
+}
+
+/// Writes to standard error unbuffered, so a message is out before an abort ends the process.
+public func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if n <= 0 { return }
+        offset += n
+    }
+}

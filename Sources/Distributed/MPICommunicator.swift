@@ -1,0 +1,98 @@
+import CMPI
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// MPI_COMM_WORLD through OpenMPI. MPI is initialized once, when the communicator is made, and finalized once,
+/// by `finalize()`. Every call's return code is checked: a failing collective ends the job (MPI's default error
+/// handler already aborts; the checks keep that true if it is changed).
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    public let host: String
+    private var finalized = false
+
+    /// True when this process was started by an MPI launcher (mpirun, srun with PMI/PMIx).
+    public static var isLaunchedByMPI: Bool {
+        let variables: [String] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"]
+        return variables.contains { getenv($0) != nil }
+    }
+
+    public init() {
+        var provided: Int32 = 0
+        MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+        var rank: Int32 = 0, size: Int32 = 0
+        MPI_Comm_rank(cmpi_comm_world(), &rank)
+        MPI_Comm_size(cmpi_comm_world(), &size)
+        self.rank = Int(rank)
+        self.size = Int(size)
+        host = hostName()
+    }
+
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {
+        guard size > 1, buffer.count > 0 else { return }
+        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_float(), op(operation),
+                            cmpi_comm_world()), "MPI_Allreduce")
+        // Averaging is a sum scaled by 1/size, as Horovod does: exact for power-of-two world sizes.
+        if operation == .average {
+            let scale = 1 / Float(size)
+            for i in buffer.indices { buffer[i] *= scale }
+        }
+    }
+
+    public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation) {
+        guard size > 1, buffer.count > 0 else { return }
+        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_double(), op(operation),
+                            cmpi_comm_world()), "MPI_Allreduce")
+        if operation == .average {
+            let scale = 1 / Double(size)
+            for i in buffer.indices { buffer[i] *= scale }
+        }
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
+        guard size > 1, buffer.count > 0 else { return }
+        // Counts are Int32 in MPI: send large buffers in pieces.
+        var offset = 0
+        while offset < buffer.count {
+            let piece = min(buffer.count - offset, 1 << 30)
+            check(MPI_Bcast(buffer.baseAddress! + offset, Int32(piece), cmpi_byte(), Int32(root), cmpi_comm_world()),
+                  "MPI_Bcast")
+            offset += piece
+        }
+    }
+
+    public func barrier() {
+        guard size > 1 else { return }
+        check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier")
+    }
+
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(cmpi_comm_world(), code)
+        exit(code)
+    }
+
+    /// MPI_Finalize, once; every rank must call it before a normal exit.
+    public func finalize() {
+        guard !finalized else { return }
+        finalized = true
+        MPI_Finalize()
+    }
+
+    private func op(_ operation: ReduceOperation) -> MPI_Op {
+        switch operation {
+        case .sum, .average: cmpi_sum()
+        case .max: cmpi_max()
+        case .min: cmpi_min()
+        }
+    }
+
+    private func check(_ code: Int32, _ call: String) {
+        guard code != 0 else { return }
+        writeStandardError("rank \(rank) (\(host)): \(call) failed with MPI error \(code); ending the job\n")
+        abort(code: 1)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import XCTest
+
+/// Base for tests that run the release binary, alone or under mpirun, on real MNIST.
+/// Needs `swift build -c release` first (deploy/test.sh does it) and MNIST in $MNIST_DIR or ../shared/data/mnist.
+class BinaryTestCase: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let binary = repository.appendingPathComponent(".build/release/mnist-train").path
+    /// mpirun as root, more ranks than cores, transports pinned (see the README).
+    static let mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "pml", "ob1",
+                         "--mca", "btl", "self,vader,tcp", "--mca", "btl_vader_single_copy_mechanism", "none"]
+
+    var directory: String!
+    var dataDirectory = ""
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw XCTSkip("\(Self.binary) is missing: run `swift build -c release` first (deploy/test.sh does)")
+        }
+        let candidates: [String?] = [ProcessInfo.processInfo.environment["MNIST_DIR"],
+                                     Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/mnist").path]
+        guard let data = candidates.compactMap({ $0 }).first(where: {
+            FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
+                || FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte"))
+        }) else {
+            throw XCTSkip("no MNIST data: set MNIST_DIR (or run `mnist-train download`) to run the end-to-end tests")
+        }
+        dataDirectory = data
+        directory = NSTemporaryDirectory() + "cli-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    struct Result {
+        let status: Int32
+        let output: String
+        let error: String
+        let seconds: Double
+    }
+
+    /// Runs the binary with `arguments`; under mpirun with `ranks`. A time limit turns a hang into a failure.
+    func run(_ arguments: [String], ranks: Int? = nil, timeout: TimeInterval = 300,
+             whileRunning: (@Sendable (Process) -> Void)? = nil) throws -> Result {
+        let command = ranks.map { Self.mpirun + ["-np", String($0), Self.binary] + arguments } ?? [Self.binary] + arguments
+        return try launch(command, timeout: timeout, whileRunning: whileRunning)
+    }
+
+    /// Runs any command line; `whileRunning` gets the process after launch (to inject faults).
+    func launch(_ command: [String], timeout: TimeInterval = 300, whileRunning: (@Sendable (Process) -> Void)? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        // stdout through a pipe read to its end before waiting; stderr into a file, so neither can fill and block.
+        let out = Pipe()
+        let errorPath = path("stderr-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        let start = Date()
+        try process.run()
+        let killer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        if let whileRunning { DispatchQueue.global().async { whileRunning(process) } }
+        let outputData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        killer.cancel()
+        let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                      error: errorText, seconds: Date().timeIntervalSince(start))
+    }
+}
