@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: fastMath),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
-        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint"], swiftSettings: fastMath),
 
         // MARK: Command line
         .executableTarget(

@@ -1,43 +1,37 @@
 import Engine
 import Foundation
 
-/// A trained model on disk: `<name>.safetensors.zst`, one zstd frame (content checksum on) holding a safetensors
-/// file with every weight under its Keras name and layout ("conv2d/kernel" [kh, kw, in, out], "dense/kernel"
-/// [in, out], "batch_normalization/moving_mean"...) and, in `__metadata__`, the format name and version and the
-/// model definition as JSON. Any safetensors reader opens it after `zstd -d`.
+/// A model in a checkpoint file (`CheckpointFile`): every weight under its Keras name and layout
+/// ("conv2d/kernel" [kh, kw, in, out], "dense/kernel" [in, out], "batch_normalization/moving_mean"...) and the
+/// model definition as JSON in `__metadata__["model"]`. Training checkpoints add optimizer state and training
+/// position to the same file; any of them loads as a model.
 public enum ModelFile {
-    public static let formatName = "mnist-train"
-    public static let formatVersion = "1"
-    public static let defaultCompressionLevel: Int32 = 3
+    /// The model's weights as named tensors.
+    public static func tensors(of model: Sequential) -> [SafeTensors.Entry] {
+        model.store.views.map { SafeTensors.Entry(name: $0.name, shape: $0.shape, values: model.store.values(of: $0)) }
+    }
 
-    /// Saves `model` and `metadata` (merged into `__metadata__`) atomically.
+    /// Saves `model` and `metadata` atomically.
     public static func save(_ model: Sequential, definition: ModelDefinition, metadata: [String: String] = [:],
-                            to path: String, level: Int32 = defaultCompressionLevel) throws {
+                            to path: String, level: Int32 = CheckpointFile.defaultCompressionLevel) throws {
         var meta = metadata
-        meta["format"] = formatName
-        meta["format_version"] = formatVersion
-        meta["model"] = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
-        let tensors = model.store.views.map {
-            SafeTensors.Entry(name: $0.name, shape: $0.shape, values: model.store.values(of: $0))
-        }
-        let file = try SafeTensors(tensors: tensors, metadata: meta).encoded()
-        try AtomicFile.write(try Zstd.compress(file, level: level), to: path)
+        meta["model"] = try encodedDefinition(definition)
+        try CheckpointFile.write(SafeTensors(tensors: tensors(of: model), metadata: meta), to: path, level: level)
+    }
+
+    public static func encodedDefinition(_ definition: ModelDefinition) throws -> String {
+        String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
     }
 
     /// Reads the model a file holds, rebuilt from its definition, and the file's metadata.
     public static func load(_ path: String) throws -> (model: Sequential, definition: ModelDefinition, metadata: [String: String]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError("\(path) does not exist or cannot be read; train one with `mnist-train fit`")
-        }
-        guard !data.isEmpty else { throw CheckpointError("\(path) is empty") }
-        let contents = try SafeTensors(decoding: try Zstd.decompress([UInt8](data), path: path), path: path)
-        guard contents.metadata["format"] == formatName else {
-            throw CheckpointError("\(path) is not an mnist-train model file (no format \"\(formatName)\" in its metadata)")
-        }
-        guard contents.metadata["format_version"] == formatVersion else {
-            throw CheckpointError("\(path) has format version \(contents.metadata["format_version"] ?? "none"); "
-                                      + "this mnist-train reads version \(formatVersion)")
-        }
+        let contents = try CheckpointFile.read(path)
+        let (model, definition) = try model(in: contents, path: path)
+        return (model, definition, contents.metadata)
+    }
+
+    /// The model in already-read contents; `path` names the file in errors.
+    public static func model(in contents: SafeTensors, path: String) throws -> (Sequential, ModelDefinition) {
         guard let json = contents.metadata["model"],
               let definition = try? JSONDecoder().decode(ModelDefinition.self, from: Data(json.utf8)) else {
             throw CheckpointError("\(path) has no readable model definition in its metadata")
@@ -50,6 +44,6 @@ public enum ModelFile {
             }
             model.store.setValues(tensor.values, of: view)
         }
-        return (model, definition, contents.metadata)
+        return (model, definition)
     }
 }

@@ -96,6 +96,18 @@ public final class JSONLinesLog: TrainingObserver {
     }
 
     public func note(_ message: String) { record("note", ["message": message]) }
+
+    /// On resume: appends the epochs of `history` after the last one the log at `logPath` records. A crash between
+    /// a checkpoint and its epoch's log record leaves that epoch out of the log, never in it twice.
+    public func appendEpochsMissing(from history: [EpochRecord], logPath: String) {
+        let lines = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n")
+        let logged = lines.compactMap { line -> Int? in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  object["event"] as? String == "epoch" else { return nil }
+            return object["epoch"] as? Int
+        }.max() ?? 0
+        for record in history where record.epoch > logged { epochEnded(record) }
+    }
 }
 
 public struct TrainingError: Error, CustomStringConvertible {

@@ -18,17 +18,28 @@ public final class Trainer {
     public let model: Sequential
     public let configuration: TrainingConfiguration
     public let communicator: any Communicator
-    public private(set) var optimizer: any Optimizer
-    public private(set) var history: [EpochRecord] = []
-    public private(set) var samplesSeen = 0
+    public internal(set) var optimizer: any Optimizer
+    /// Where training stands; a checkpoint saves it and a resumed run starts from it.
+    public internal(set) var progress = TrainingProgress()
+    var stopper: EarlyStopping?
     /// Receive progress; attach them on rank 0 only.
     public var observers: [any TrainingObserver] = []
+    /// Called on every rank when a checkpoint is due; it must save and return on all of them.
+    public var checkpoint: ((CheckpointReason) throws -> Void)?
+    /// Save a checkpoint every this many steps (0: only at epoch ends and on a stop request).
+    public var checkpointEverySteps = 0
+    /// Polled after every step on every rank; true on any rank makes all of them checkpoint and stop.
+    public var stopRequested: () -> Bool = { false }
+
+    public var history: [EpochRecord] { progress.history }
+    public var samplesSeen: Int { progress.samplesSeen }
 
     public init(model: Sequential, configuration: TrainingConfiguration, communicator: any Communicator = SingleProcess()) {
         self.model = model
         self.configuration = configuration
         self.communicator = communicator
         optimizer = configuration.optimizer.makeOptimizer()
+        stopper = configuration.earlyStopping.map { EarlyStopping($0) }
         // All ranks start from rank 0's weights, whatever their seeding; each draws its own dropout masks.
         communicator.broadcast(model.store.values)
         communicator.broadcast(model.store.state)
@@ -42,73 +53,100 @@ public final class Trainer {
         return (data.subset(0..<data.count - validationCount), data.subset(data.count - validationCount..<data.count))
     }
 
-    /// Trains for the configured epochs (fewer if early stopping ends it) and returns the history.
+    /// Trains from `progress` to the configured epochs (fewer if early stopping ends it, or a stop request).
+    /// Returns false when it stopped on request before the end.
     @discardableResult
-    public func fit(training: Dataset, validation: Dataset?) throws -> [EpochRecord] {
+    public func fit(training: Dataset, validation: Dataset?) throws -> Bool {
         let batchSize = configuration.batchSize
         let sampler = Sampler(count: training.count, seed: configuration.seed)
         // The last global batch of an epoch is smaller when the set does not divide evenly, as in Keras.
         let steps = (training.count + batchSize - 1) / batchSize
         let baseLearningRate = configuration.optimizer.learningRate
-        var stopper = configuration.earlyStopping.map { EarlyStopping($0) }
-        var globalStep = 0
-        for epoch in 0..<configuration.epochs {
+        var stopAfterEpoch = false
+        while progress.epoch < configuration.epochs {
+            let epoch = progress.epoch
             observers.forEach { $0.epochBegan(epoch + 1, of: configuration.epochs, steps: steps) }
-            let start = Date()
+            // A resumed epoch keeps counting the time it had already run.
+            let start = Date().addingTimeInterval(-progress.epochSeconds)
             var interval = IntervalTimer()
             let order = sampler.permutation(epoch: epoch)
-            var totals = [0.0, 0.0, 0.0]  // loss sum, correct, samples: global
-            for step in 0..<steps {
+            while progress.stepInEpoch < steps {
+                let step = progress.stepInEpoch
                 optimizer.learningRate = learningRate(base: baseLearningRate, epochProgress: Double(epoch) + Double(step) / Double(steps))
                 let global = order[step * batchSize..<min((step + 1) * batchSize, training.count)]
                 let mine = communicator.share(of: global.count)
                 let local = global[(global.startIndex + mine.lowerBound)..<(global.startIndex + mine.upperBound)]
+                // [loss sum, correct, samples, stop requests]: one small allreduce after the gradients'.
                 var metrics = trainStep(local, of: training, globalCount: global.count, timer: &interval)
+                metrics.append(stopRequested() ? 1 : 0)
                 let communicationStart = Date()
                 communicator.allreduce(&metrics, .sum)
                 interval.communication += Date().timeIntervalSince(communicationStart)
-                for i in 0..<3 { totals[i] += metrics[i] }
-                samplesSeen += global.count
+                for i in 0..<3 { progress.epochTotals[i] += metrics[i] }
+                progress.samplesSeen += global.count
+                progress.stepInEpoch += 1
+                progress.globalStep += 1
                 interval.samples += global.count
-                globalStep += 1
-                if configuration.checkSyncEverySteps > 0, globalStep % configuration.checkSyncEverySteps == 0 {
-                    try checkParametersInSync(step: globalStep)
+                if configuration.checkSyncEverySteps > 0, progress.globalStep % configuration.checkSyncEverySteps == 0 {
+                    try checkParametersInSync(step: progress.globalStep)
                 }
-                let progress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, loss: totals[0] / totals[2],
-                                            accuracy: totals[1] / totals[2], elapsed: Date().timeIntervalSince(start),
-                                            samplesSeen: samplesSeen, learningRate: optimizer.learningRate)
-                observers.forEach { $0.stepEnded(progress) }
+                let totals = progress.epochTotals
+                let stepProgress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, loss: totals[0] / totals[2],
+                                                accuracy: totals[1] / totals[2], elapsed: Date().timeIntervalSince(start),
+                                                samplesSeen: progress.samplesSeen, learningRate: optimizer.learningRate)
+                observers.forEach { $0.stepEnded(stepProgress) }
                 if configuration.logEverySteps > 0, (step + 1) % configuration.logEverySteps == 0 || step + 1 == steps {
                     let times = interval.reduced(over: communicator)
                     let samplesPerSecond = Double(interval.samples) / times.wall
-                    observers.forEach { $0.intervalEnded(step: progress, globalSamplesPerSecond: samplesPerSecond, times: times.ranks) }
+                    observers.forEach { $0.intervalEnded(step: stepProgress, globalSamplesPerSecond: samplesPerSecond, times: times.ranks) }
                     interval.restart()
+                }
+                // A stop request on an epoch's last step ends the epoch first, whose checkpoint follows below.
+                let lastStep = step + 1 == steps
+                progress.epochSeconds = Date().timeIntervalSince(start)
+                if metrics[3] > 0 {
+                    stopAfterEpoch = true
+                    if !lastStep {
+                        try checkpoint?(.stopRequested)
+                        return false
+                    }
+                } else if checkpointEverySteps > 0, progress.globalStep % checkpointEverySteps == 0, !lastStep {
+                    try checkpoint?(.steps)
                 }
             }
             let seconds = Date().timeIntervalSince(start)
             let validationResult = validation.map { evaluate($0) }
+            let totals = progress.epochTotals
             let record = EpochRecord(epoch: epoch + 1, loss: totals[0] / totals[2], accuracy: totals[1] / totals[2],
                                      valLoss: validationResult?.loss, valAccuracy: validationResult?.accuracy,
                                      seconds: seconds, samplesPerSecond: totals[2] / seconds,
-                                     learningRate: optimizer.learningRate, samplesSeen: samplesSeen)
-            history.append(record)
-            observers.forEach { $0.epochEnded(record) }
+                                     learningRate: optimizer.learningRate, samplesSeen: progress.samplesSeen)
+            progress.history.append(record)
+            progress.epoch += 1
+            progress.stepInEpoch = 0
+            progress.epochTotals = [0, 0, 0]
+            progress.epochSeconds = 0
+            var stop = false
             if var current = stopper {
-                let stop = current.update(monitored: record.valLoss ?? record.loss, epoch: epoch + 1, model: model)
+                stop = current.update(monitored: record.valLoss ?? record.loss, epoch: epoch + 1, model: model)
                 stopper = current
-                if stop {
-                    observers.forEach { $0.note("early stopping: \(current.monitorName(validation != nil)) has not improved for "
-                                                + "\(current.spec.patience) epochs") }
-                    break
-                }
             }
+            // The checkpoint goes before the log record, so a crash between them never records an epoch twice.
+            try checkpoint?(.epochEnd)
+            observers.forEach { $0.epochEnded(record) }
+            if stop, let stopper {
+                observers.forEach { $0.note("early stopping: \(stopper.monitorName(validation != nil)) has not improved for "
+                                            + "\(stopper.spec.patience) epochs") }
+                break
+            }
+            if stopAfterEpoch { return false }
         }
-        if let stopper, stopper.spec.restoreBestWeights, let best = stopper.bestEpoch, best != history.count {
+        if let stopper, stopper.spec.restoreBestWeights, let best = stopper.bestEpoch, best != progress.history.count {
             stopper.restoreBest(into: model)
             observers.forEach { $0.note("restored the weights of epoch \(best), the best by \(stopper.monitorName(validation != nil))") }
         }
         synchronizeBatchNormalizationStatistics()
-        return history
+        return true
     }
 
     /// The learning rate for a point in training: scaled by the rank count if asked, and warmed up linearly from
@@ -208,6 +246,33 @@ public final class Trainer {
     }
 }
 
+/// Why a checkpoint is being written.
+public enum CheckpointReason: String, Sendable {
+    case steps, epochEnd = "epoch", stopRequested = "signal"
+}
+
+/// Where training stands: what a checkpoint must hold to continue at the exact next sample.
+public struct TrainingProgress: Codable, Equatable, Sendable {
+    /// The epoch in progress, from 0.
+    public var epoch = 0
+    /// Steps of that epoch already done.
+    public var stepInEpoch = 0
+    public var globalStep = 0
+    public var samplesSeen = 0
+    /// Loss sum, correct predictions and samples of the epoch in progress, summed over ranks.
+    public var epochTotals: [Double] = [0, 0, 0]
+    /// Seconds the epoch in progress has run.
+    public var epochSeconds = 0.0
+    public var history: [EpochRecord] = []
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, stepInEpoch = "step_in_epoch", globalStep = "global_step", samplesSeen = "samples_seen"
+        case epochTotals = "epoch_totals", epochSeconds = "epoch_seconds", history
+    }
+
+    public init() {}
+}
+
 /// Compute and communication seconds of this rank over one logging interval.
 struct IntervalTimer {
     var compute = 0.0
@@ -239,11 +304,11 @@ struct IntervalTimer {
 /// Keras' EarlyStopping state: the best monitored value, epochs since it, and the weights at it.
 struct EarlyStopping {
     let spec: EarlyStoppingSpec
-    private(set) var best = Double.infinity
-    private(set) var bestEpoch: Int?
-    private var wait = 0
-    private var bestValues: [Float] = []
-    private var bestState: [Float] = []
+    var best = Double.infinity
+    var bestEpoch: Int?
+    var wait = 0
+    var bestValues: [Float] = []
+    var bestState: [Float] = []
 
     init(_ spec: EarlyStoppingSpec) { self.spec = spec }
 

@@ -29,7 +29,8 @@ struct Fit: ParsableCommand {
     @Option(help: "sparse_categorical_crossentropy, categorical_crossentropy or mean_squared_error.",
             transform: { try oneOf(Loss.self, $0) })
     var loss: Loss?
-    @Option(help: "Seed of weights, shuffling and dropout: the same seed gives a bit-identical run.") var seed: UInt64 = 0
+    @Option(help: "Seed of weights, shuffling and dropout (default 0): the same seed gives a bit-identical run.")
+    var seed: UInt64?
     @Option(help: "Fraction of the training set, from its end, held out for validation.") var validationSplit: Double?
     @Option(help: "Stop after this many epochs without val_loss improvement (0: never).") var earlyStoppingPatience: Int?
     @Option(help: "Smallest val_loss decrease that counts as improvement.") var minDelta: Float = 0
@@ -43,6 +44,19 @@ struct Fit: ParsableCommand {
     var progress: ProgressStyle = .auto
     @Option(help: ArgumentHelp("Where to save the trained model (default: <model>.safetensors.zst).", valueName: "file"))
     var output: String?
+    @Option(help: ArgumentHelp("Write training checkpoints here: every epoch, every --checkpoint-every-steps, and on "
+                               + "SIGINT or SIGTERM.", valueName: "dir"))
+    var checkpointDir: String?
+    @Option(help: ArgumentHelp("Also checkpoint every N steps.", valueName: "n")) var checkpointEverySteps = 0
+    @Option(help: "Checkpoints to keep (besides the best with --save-best).") var keepCheckpoints = 3
+    @Flag(help: "Keep the checkpoint with the best val_loss (loss without validation) as well.") var saveBest = false
+    @Option(help: "zstd level of checkpoints and the saved model (1-19).") var compressionLevel: Int32 = 3
+    @Option(help: ArgumentHelp("Continue from a checkpoint: alone, the newest in --checkpoint-dir; or a checkpoint file, "
+                               + "or a checkpoint directory.", valueName: "file|dir"))
+    var resume: String?
+
+    /// What a bare `--resume` stands for (see `normalizingResume`).
+    static let newestInCheckpointDirectory = ":latest"
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
@@ -64,23 +78,30 @@ struct Fit: ParsableCommand {
         }
         if let trainSamples, trainSamples < 1 { throw ValidationError("--train-samples must be at least 1") }
         if logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
+        if checkpointEverySteps < 0 { throw ValidationError("--checkpoint-every-steps must be 0 or more") }
+        if keepCheckpoints < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if !(1...19).contains(compressionLevel) { throw ValidationError("--compression-level must be in 1-19") }
+        if resume == Self.newestInCheckpointDirectory && checkpointDir == nil {
+            throw ValidationError("--resume without a file needs --checkpoint-dir to find the newest checkpoint in")
+        }
     }
 
-    /// The preset's (or custom model's) defaults with every given flag applied, for a job of `ranks` ranks.
-    func trainingConfiguration(ranks: Int) -> TrainingConfiguration {
-        var c = modelChoice.modelFile == nil ? modelChoice.model.trainingDefaults : .custom
+    /// `base` (the preset's or custom model's defaults, or a resumed checkpoint's settings) with every given flag
+    /// applied, for a job of `ranks` ranks.
+    func trainingConfiguration(_ base: TrainingConfiguration, ranks: Int) -> TrainingConfiguration {
+        var c = base
         if let epochs { c.epochs = epochs }
         if let batchSize { c.batchSize = batchSize }
         if let perRankBatchSize { c.batchSize = perRankBatchSize * ranks }
-        c.scaleLearningRate = scaleLr
-        c.warmupEpochs = warmupEpochs
+        if scaleLr { c.scaleLearningRate = true }
+        if warmupEpochs > 0 { c.warmupEpochs = warmupEpochs }
         c.checkSyncEverySteps = checkSync
         if let optimizer { c.optimizer = OptimizerSpec(optimizer, learningRate: learningRate) }
         if let learningRate { c.optimizer.learningRate = learningRate }
         if let momentum { c.optimizer.momentum = momentum }
         if nesterov { c.optimizer.nesterov = true }
         if let loss { c.loss = loss }
-        c.seed = seed
+        if let seed { c.seed = seed }
         if let validationSplit { c.validationSplit = validationSplit }
         if let earlyStoppingPatience {
             c.earlyStopping = earlyStoppingPatience == 0 ? nil : EarlyStoppingSpec(patience: earlyStoppingPatience)
@@ -96,37 +117,107 @@ struct Fit: ParsableCommand {
     }
 
     func train(_ communicator: any Communicator) throws {
-        let definition = try modelChoice.definition()
-        let configuration = trainingConfiguration(ranks: communicator.size)
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
         if let trainSamples { trainingSet = trainingSet.subset(0..<min(trainSamples, trainingSet.count)) }
-        let (training, validation) = Trainer.split(trainingSet, validationFraction: configuration.validationSplit)
-        let model = try definition.makeModel(seed: configuration.seed)
-        let outputPath = output ?? "\(modelChoice.name).safetensors.zst"
 
+        // A resumed run reads the checkpoint once, on rank 0, and every rank takes its bytes.
+        let resumed = try resume.map { try readCheckpoint($0, communicator) }
+        var definition = try modelChoice.definition()
+        var name = modelChoice.name
+        var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
+        if let resumed {
+            let (_, savedDefinition) = try ModelFile.model(in: resumed.contents, path: resumed.path)
+            if modelChoice.isExplicit && savedDefinition != definition {
+                throw CheckpointError("\(resumed.path) is a checkpoint of \(resumed.contents.metadata["name"] ?? "another model"), "
+                                          + "not of \(name); resume it without --model, or start a new run")
+            }
+            definition = savedDefinition
+            name = resumed.contents.metadata["name"] ?? name
+            base = try decode(TrainingConfiguration.self, resumed.contents.metadata["training"], resumed.path)
+        }
+        let configuration = trainingConfiguration(base, ranks: communicator.size)
+        if let resumed, let problem = incompatibility(configuration, with: base) {
+            throw CheckpointError("\(resumed.path): \(problem)")
+        }
+        let (training, validation) = Trainer.split(trainingSet, validationFraction: configuration.validationSplit)
+        let dataChecksum = checkpointDir != nil || resumed != nil ? datasetChecksum(training, validation) : nil
+        if let resumed, let saved = resumed.contents.metadata["dataset_sha256"], saved != dataChecksum {
+            throw CheckpointError("\(resumed.path) was trained on other data (dataset SHA-256 \(saved.prefix(12))…, "
+                                      + "this run's \(dataChecksum!.prefix(12))…); pass the same --data and --train-samples")
+        }
+        let model = try definition.makeModel(seed: configuration.seed)
+        let outputPath = output ?? "\(name).safetensors.zst"
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
+        var savedWorldSize = communicator.size
+        if let resumed { savedWorldSize = try trainer.restore(from: resumed.contents, path: resumed.path) }
+
         // Rank 0 alone prints, logs and saves.
         let console = communicator.isRoot ? ConsoleReporter(isTerminal: progress.drawsBar) : nil
         var logFile: JSONLinesLog?
         if communicator.isRoot, let log {
             let file = try JSONLinesLog(path: log)
-            file.record("fit_start", ["model": modelChoice.name, "training_samples": training.count,
-                                      "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
-                                      "configuration": jsonObject(configuration)])
+            if let resumed {
+                file.record("resume", ["checkpoint": resumed.path, "epoch": trainer.progress.epoch + 1,
+                                       "step_in_epoch": trainer.progress.stepInEpoch, "global_step": trainer.progress.globalStep,
+                                       "world_size": communicator.size, "saved_world_size": savedWorldSize])
+                file.appendEpochsMissing(from: trainer.history, logPath: log)
+            } else {
+                file.record("fit_start", ["model": name, "training_samples": training.count,
+                                          "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
+                                          "configuration": jsonObject(configuration)])
+            }
             logFile = file
         }
         trainer.observers = ([console, logFile] as [(any TrainingObserver)?]).compactMap { $0 }
-        let optimizerText = "\(configuration.optimizer.name.rawValue) lr \(configuration.optimizer.learningRate)"
-            + (configuration.optimizer.momentum > 0 ? " momentum \(configuration.optimizer.momentum)" : "")
-        let ranksText = communicator.size > 1
-            ? "\(communicator.size) ranks, global batch \(configuration.batchSize)" : "batch \(configuration.batchSize)"
-        console?.note("\(modelChoice.name): \(model.parameterCount) parameters; \(training.count) training samples"
-                      + (validation.map { ", \($0.count) for validation" } ?? "")
-                      + "; \(optimizerText), \(configuration.loss.rawValue), \(ranksText), "
-                      + "\(configuration.epochs) epochs, seed \(configuration.seed)")
-        try trainer.fit(training: training, validation: validation)
+        if let resumed {
+            console?.note("Resuming \(resumed.path): epoch \(trainer.progress.epoch + 1), after step \(trainer.progress.stepInEpoch) "
+                          + "(global step \(trainer.progress.globalStep))")
+            if savedWorldSize != communicator.size {
+                console?.note("The checkpoint was saved by \(savedWorldSize) ranks, this job has \(communicator.size): the global "
+                              + "batch and sample order stay the same; dropout masks and float summation order change")
+            }
+            resumed.warnings.forEach { console?.note($0) }
+        } else {
+            let optimizerText = "\(configuration.optimizer.name.rawValue) lr \(configuration.optimizer.learningRate)"
+                + (configuration.optimizer.momentum > 0 ? " momentum \(configuration.optimizer.momentum)" : "")
+            let ranksText = communicator.size > 1
+                ? "\(communicator.size) ranks, global batch \(configuration.batchSize)" : "batch \(configuration.batchSize)"
+            console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
+                          + (validation.map { ", \($0.count) for validation" } ?? "")
+                          + "; \(optimizerText), \(configuration.loss.rawValue), \(ranksText), "
+                          + "\(configuration.epochs) epochs, seed \(configuration.seed)")
+        }
+
+        if let checkpointDir {
+            let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)
+            let metadata = ["name": name, "dataset_sha256": dataChecksum ?? ""]
+            StopSignals.install()
+            trainer.stopRequested = { StopSignals.requested }
+            trainer.checkpointEverySteps = checkpointEverySteps
+            trainer.checkpoint = { reason in
+                let start = Date()
+                let contents = try trainer.snapshot(definition: definition, metadata: metadata)
+                if communicator.isRoot {
+                    let isBest = saveBest && reason == .epochEnd && trainer.isBestEpochJustEnded
+                    let saved = try directory.save(contents, globalStep: trainer.progress.globalStep, isBest: isBest,
+                                                   level: compressionLevel)
+                    logFile?.record("checkpoint", ["path": saved.path, "bytes": saved.bytes, "reason": reason.rawValue,
+                                                   "seconds": Date().timeIntervalSince(start),
+                                                   "global_step": trainer.progress.globalStep])
+                    if reason == .stopRequested { console?.note("Checkpoint saved: \(saved.path)") }
+                }
+                communicator.barrier()
+            }
+        }
+        guard try trainer.fit(training: training, validation: validation) else {
+            console?.note("Stopped by a signal at epoch \(trainer.progress.epoch + 1), step \(trainer.progress.stepInEpoch); "
+                          + "continue with --resume --checkpoint-dir \(checkpointDir ?? "DIR")")
+            logFile?.record("stopped", ["global_step": trainer.progress.globalStep])
+            communicator.barrier()
+            return
+        }
 
         let test = trainer.evaluate(testSet)
         console?.note("Test loss \(test.loss.fixed(4)) - test accuracy \((100 * test.accuracy).fixed(2))% "
@@ -134,17 +225,83 @@ struct Fit: ParsableCommand {
         logFile?.record("test", ["loss": test.loss, "accuracy": test.accuracy, "correct": test.correct, "count": test.count])
         if communicator.isRoot {
             try ModelFile.save(model, definition: definition, metadata: [
-                "name": modelChoice.name,
+                "name": name,
                 "training": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self),
                 "history": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self),
                 "test_accuracy": String(test.accuracy),
                 "world_size": String(communicator.size),
-            ], to: outputPath)
+            ], to: outputPath, level: compressionLevel)
             console?.note("Saved \(outputPath)")
         }
         // Nobody leaves before the model is on disk: a launcher may tear the job down when the first rank exits.
         communicator.barrier()
     }
+
+    /// Rank 0 finds and reads the checkpoint (a file, a directory's newest valid one, or --checkpoint-dir's), checks
+    /// it whole, and broadcasts its bytes; every rank decodes the same contents.
+    func readCheckpoint(_ argument: String, _ communicator: any Communicator) throws -> ResumedCheckpoint {
+        var found: ResumedCheckpoint?
+        var bytes: [UInt8] = []
+        if communicator.isRoot {
+            let target = argument == Self.newestInCheckpointDirectory ? checkpointDir! : argument
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else {
+                throw CheckpointError("--resume \(target): no such file or directory")
+            }
+            if isDirectory.boolValue {
+                let newest = try CheckpointDirectory(path: target, keep: keepCheckpoints).newestValid()
+                found = ResumedCheckpoint(path: newest.path, contents: newest.contents, warnings: newest.warnings)
+            } else {
+                found = ResumedCheckpoint(path: target, contents: try CheckpointFile.read(target), warnings: [])
+            }
+            bytes = try CheckpointFile.raw(found!.path)
+        }
+        guard communicator.size > 1 else { return found! }
+        // Same collectives in the same order on every rank: sizes, then the file, then its path.
+        var pathBytes = Array((found?.path ?? "").utf8)
+        var sizes = [UInt64(bytes.count), UInt64(pathBytes.count)]
+        communicator.broadcast(&sizes)
+        if !communicator.isRoot {
+            bytes = [UInt8](repeating: 0, count: Int(sizes[0]))
+            pathBytes = [UInt8](repeating: 0, count: Int(sizes[1]))
+        }
+        communicator.broadcast(&bytes)
+        communicator.broadcast(&pathBytes)
+        if let found { return found }
+        let path = String(decoding: pathBytes, as: UTF8.self)
+        return ResumedCheckpoint(path: path, contents: try CheckpointFile.decode(bytes, path: path), warnings: [])
+    }
+
+    /// Why the run cannot continue the checkpoint's, if it cannot: the sample order depends on these.
+    func incompatibility(_ configuration: TrainingConfiguration, with saved: TrainingConfiguration) -> String? {
+        if configuration.batchSize != saved.batchSize {
+            return "it was trained with global batch \(saved.batchSize), not \(configuration.batchSize): the sample order "
+                + "would change; resume with the same global batch (--per-rank-batch-size follows the rank count)"
+        }
+        if configuration.seed != saved.seed { return "it was trained with seed \(saved.seed), not \(configuration.seed)" }
+        if configuration.validationSplit != saved.validationSplit {
+            return "it was trained with --validation-split \(saved.validationSplit), not \(configuration.validationSplit)"
+        }
+        return nil
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ path: String) throws -> T {
+        guard let text, let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
+            throw CheckpointError("\(path) is not a training checkpoint (its metadata lacks the training settings)")
+        }
+        return value
+    }
+
+    /// SHA-256 of the training and validation samples this run uses.
+    func datasetChecksum(_ training: Dataset, _ validation: Dataset?) -> String {
+        SHA256.hex(training.images + training.labels + (validation.map { $0.images + $0.labels } ?? []))
+    }
+}
+
+struct ResumedCheckpoint {
+    let path: String
+    let contents: SafeTensors
+    let warnings: [String]
 }
 
 enum ProgressStyle: String, ExpressibleByArgument, CaseIterable {

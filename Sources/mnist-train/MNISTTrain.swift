@@ -7,14 +7,15 @@ struct MNISTTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mnist-train",
         abstract: "Data-parallel training of Keras-style MNIST models on CPUs.",
-        subcommands: [Fit.self, Evaluate.self, Predict.self, Download.self, Summary.self, Bench.self, CheckMPI.self]
+        subcommands: [Fit.self, Evaluate.self, Predict.self, Inspect.self, Export.self, Download.self, Summary.self, Bench.self,
+                      CheckMPI.self]
     )
 
     /// As ArgumentParser's own main, except that under mpirun only rank 0 prints a usage error: every rank
     /// parses the same flags, and N copies of one message help nobody.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(normalizingResume(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -24,6 +25,16 @@ struct MNISTTrain: AsyncParsableCommand {
             if launcherRank == 0 { exit(withError: error) }
             Foundation.exit(exitCode(for: error).rawValue)
         }
+    }
+}
+
+/// `--resume` takes an optional value, which ArgumentParser has no form for: a bare `--resume` (last, or before
+/// another option) becomes `--resume=:latest`, meaning the newest checkpoint in --checkpoint-dir.
+func normalizingResume(_ arguments: [String]) -> [String] {
+    arguments.enumerated().map { index, argument in
+        guard argument == "--resume" else { return argument }
+        let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+        return next == nil || next!.hasPrefix("-") ? "--resume=\(Fit.newestInCheckpointDirectory)" : argument
     }
 }
 

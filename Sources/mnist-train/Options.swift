@@ -7,14 +7,22 @@ import MNIST
 struct ModelChoice: ParsableArguments {
     @Option(help: "Preset model: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).",
             transform: { try oneOf(Preset.self, $0) })
-    var model: Preset = .convnet
+    var model: Preset?
 
     @Option(help: ArgumentHelp("A model defined in JSON instead of a preset (see the README).", valueName: "file"))
     var modelFile: String?
 
     /// The model to build, and its name for files and logs.
+    /// The preset when neither --model nor --model-file is given.
+    static let defaultPreset = Preset.convnet
+
+    var preset: Preset { model ?? Self.defaultPreset }
+
+    /// True when the user chose a model (a resumed run otherwise takes the checkpoint's).
+    var isExplicit: Bool { model != nil || modelFile != nil }
+
     func definition() throws -> ModelDefinition {
-        guard let modelFile else { return ModelDefinition(inputShape: Preset.inputShape, layers: model.layers) }
+        guard let modelFile else { return ModelDefinition(inputShape: Preset.inputShape, layers: preset.layers) }
         guard let data = FileManager.default.contents(atPath: modelFile) else {
             throw ValidationError("--model-file \(modelFile): no such file")
         }
@@ -30,7 +38,7 @@ struct ModelChoice: ParsableArguments {
     }
 
     var name: String {
-        modelFile.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? model.rawValue
+        modelFile.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? preset.rawValue
     }
 }
 

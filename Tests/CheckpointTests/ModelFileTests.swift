@@ -1,4 +1,4 @@
-import Checkpoint
+@testable import Checkpoint
 import Engine
 import Foundation
 import XCTest
@@ -76,6 +76,31 @@ final class ModelFileTests: XCTestCase {
         expectError([], "empty")
         XCTAssertThrowsError(try ModelFile.load(path("absent.safetensors.zst"))) { error in
             XCTAssertTrue(String(describing: error).contains("does not exist"), "\(error)")
+        }
+    }
+
+    func testEveryOneOfAHundredRandomByteFlipsIsDetected() throws {
+        let definition = ModelDefinition(inputShape: Preset.inputShape, layers: Preset.convnetDropout.layers)
+        let good = path("flips.safetensors.zst")
+        try ModelFile.save(try definition.makeModel(), definition: definition, to: good)
+        let bytes = [UInt8](FileManager.default.contents(atPath: good)!)
+        var rng = SplitMix64(seed: 2026)
+        for trial in 0..<100 {
+            var damaged = bytes
+            let index = Int(rng.next() % UInt64(bytes.count))
+            damaged[index] ^= UInt8(1 + rng.next() % 255)  // never a no-op flip
+            XCTAssertThrowsError(try CheckpointFile.decode(damaged, path: "trial \(trial)"),
+                                 "flip of byte \(index) of \(bytes.count) went unnoticed")
+        }
+    }
+
+    func testUnknownFormatVersionIsRefused() throws {
+        // A whole, well-formed file that says it is version 99 (CheckpointFile.write always writes the current one).
+        let contents = SafeTensors(tensors: [.init(name: "x", shape: [1], values: [1])],
+                                   metadata: ["format": CheckpointFile.formatName, "format_version": "99"])
+        let bytes = try Zstd.compress(try contents.encoded(), level: 3)
+        XCTAssertThrowsError(try CheckpointFile.decode(bytes, path: "future.safetensors.zst")) { error in
+            XCTAssertTrue(String(describing: error).contains("future.safetensors.zst has format version 99"), "\(error)")
         }
     }
 }

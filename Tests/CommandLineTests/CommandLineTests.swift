@@ -22,11 +22,12 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertEqual(confusion.flatMap { $0 }.reduce(0, +), 10_000)
         XCTAssertEqual((0..<10).map { confusion[$0][$0] }.reduce(0, +), Int(reported.2))
 
-        // The log: a start record, step records every 100 steps, one epoch record with the validation figures.
+        // The log: a start record, step records every 100 steps and at the epoch's last (401st) step, one epoch record
+        // with the validation figures.
         let records = try String(contentsOfFile: path("log.jsonl"), encoding: .utf8).split(separator: "\n")
             .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(records.first?["event"] as? String, "fit_start")
-        XCTAssertEqual(records.filter { $0["event"] as? String == "step" }.count, 4)
+        XCTAssertEqual(records.filter { $0["event"] as? String == "step" }.map { $0["step"] as? Int }, [100, 200, 300, 400, 401])
         let epoch = try XCTUnwrap(records.first { $0["event"] as? String == "epoch" })
         for key in ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "learning_rate",
                     "samples_seen", "wall_time"] {

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a checkpoint's or saved model's metadata and tensors.")
+
+    @Argument(help: ArgumentHelp("A .safetensors.zst file.", valueName: "file")) var file: String
+
+    func run() throws {
+        let contents = try CheckpointFile.read(file)
+        print("\(file): zstd frame checksum verified; \(contents.tensors.count) tensors, "
+              + "\(contents.tensors.reduce(0) { $0 + $1.values.count }) values")
+        print("\nmetadata:")
+        // Long JSON values (model, history) are cut to a line; `export` gives the whole file.
+        for key in contents.metadata.keys.sorted() {
+            let value = contents.metadata[key]!
+            print("  \(key): \(value.count > 160 ? value.prefix(157) + "..." : value)")
+        }
+        print("\ntensors:")
+        let width = contents.tensors.map(\.name.count).max() ?? 0
+        for tensor in contents.tensors {
+            print("  \(tensor.name.padding(toLength: width, withPad: " ", startingAt: 0))  F32 \(tensor.shape)")
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's weights as a plain safetensors file (no optimizer state), for PyTorch or Keras.")
+
+    @Argument(help: ArgumentHelp("A checkpoint or saved model (.safetensors.zst).", valueName: "file")) var file: String
+    @Option(help: ArgumentHelp("The .safetensors file to write.", valueName: "file")) var safetensors: String
+
+    func run() throws {
+        let (model, definition, metadata) = try ModelFile.load(file)
+        var kept = metadata.filter { ["name", "test_accuracy", "training", "history"].contains($0.key) }
+        kept["model"] = try ModelFile.encodedDefinition(definition)
+        kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
+        let bytes = try SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept).encoded()
+        guard FileManager.default.createFile(atPath: safetensors, contents: Data(bytes)) else {
+            throw ValidationError("--safetensors \(safetensors): cannot write here")
+        }
+        print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
+    }
+}
