@@ -142,9 +142,14 @@ final class CheckpointResumeTests: BinaryTestCase {
             XCTAssertTrue(result.error.contains(latest) && result.error.contains(fragment), "expected '\(fragment)': \(result.error)")
         }
 
-        // inspect shows the training state of a good one.
+        // inspect shows the training state of a good one; evaluate and predict take checkpoints too.
         let inspect = try run(["inspect", latest])
         XCTAssertTrue(inspect.output.contains("global_step: 45") && inspect.output.contains("rng_states"), inspect.output)
+        let evaluate = try run(["evaluate", latest, "--data", dataDirectory])
+        XCTAssertEqual(evaluate.status, 0, evaluate.error)
+        XCTAssertTrue(evaluate.output.contains("confusion matrix"), evaluate.output)
+        let predict = try run(["predict", latest, "--data", dataDirectory, "--index", "3"])
+        XCTAssertTrue(predict.output.contains("test sample 3 (label 0): predicted"), predict.output)
 
         // A truncated latest named directly is an error, not a fallback.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: latest))

@@ -1,0 +1,68 @@
+import Distributed
+import Engine
+@testable import Training
+import XCTest
+
+/// A world of `size` ranks seen from one of them: collectives leave the data as it is, except that with
+/// `peerDiffers` the max reduction reports a larger value from some other rank.
+final class FakeCommunicator: Communicator {
+    let rank: Int, size: Int
+    let host = "test"
+    var peerDiffers = false
+
+    init(rank: Int = 0, size: Int) {
+        self.rank = rank
+        self.size = size
+    }
+
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {}
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation) {
+        if peerDiffers && operation == .max { for i in buffer.indices { buffer[i] += 1 } }
+    }
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+    func barrier() {}
+    func abort(code: Int32) -> Never { fatalError("abort \(code)") }
+}
+
+final class TrainerTests: XCTestCase {
+    func trainer(size: Int, scale: Bool, warmup: Double, communicator: FakeCommunicator? = nil) throws -> Trainer {
+        var configuration = TrainingConfiguration(epochs: 1, batchSize: 8, optimizer: OptimizerSpec(.sgd, learningRate: 0.1),
+                                                  loss: .sparseCategoricalCrossentropy)
+        configuration.scaleLearningRate = scale
+        configuration.warmupEpochs = warmup
+        return Trainer(model: try Preset.mlp.makeModel(), configuration: configuration,
+                       communicator: communicator ?? FakeCommunicator(size: size))
+    }
+
+    func testLearningRateScalingAndWarmup() throws {
+        // Horovod's recipe on 4 ranks: lr x 4, warmed up from lr x 4 / 4 over 2 epochs.
+        let scaled = try trainer(size: 4, scale: true, warmup: 2)
+        XCTAssertEqual(scaled.learningRate(base: 0.1, epochProgress: 0), 0.1, accuracy: 1e-7)
+        XCTAssertEqual(scaled.learningRate(base: 0.1, epochProgress: 1), 0.25, accuracy: 1e-7)
+        XCTAssertEqual(scaled.learningRate(base: 0.1, epochProgress: 2), 0.4, accuracy: 1e-7)
+        XCTAssertEqual(scaled.learningRate(base: 0.1, epochProgress: 7.5), 0.4, accuracy: 1e-7)
+        // Without --scale-lr the target stays the base rate; one rank has nothing to warm up from.
+        XCTAssertEqual(try trainer(size: 4, scale: false, warmup: 0).learningRate(base: 0.1, epochProgress: 0), 0.1)
+        XCTAssertEqual(try trainer(size: 1, scale: true, warmup: 2).learningRate(base: 0.1, epochProgress: 0), 0.1)
+    }
+
+    func testCheckSyncStopsWhenARankDiffers() throws {
+        let communicator = FakeCommunicator(size: 2)
+        let subject = try trainer(size: 2, scale: false, warmup: 0, communicator: communicator)
+        XCTAssertNoThrow(try subject.checkParametersInSync(step: 10))
+        communicator.peerDiffers = true
+        XCTAssertThrowsError(try subject.checkParametersInSync(step: 20)) { error in
+            XCTAssertTrue(String(describing: error).contains("parameters differ across ranks at step 20"), "\(error)")
+        }
+    }
+
+    func testShareSplitsEveryItemExactlyOnce() {
+        for size in 1...5 {
+            for count in [0, 1, 3, 64, 65] {
+                let shares = (0..<size).map { FakeCommunicator(rank: $0, size: size).share(of: count) }
+                XCTAssertEqual(shares.flatMap { Array($0) }, Array(0..<count), "\(count) items on \(size) ranks")
+                XCTAssertLessThanOrEqual(shares.map(\.count).max()! - shares.map(\.count).min()!, 1)
+            }
+        }
+    }
+}
