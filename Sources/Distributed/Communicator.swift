@@ -68,7 +68,7 @@ import Darwin
 func hostName() -> String {
     var name = [CChar](repeating: 0, count: 256)
     gethostname(&name, name.count)
-    return String(cString: name)
+    return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Writes to standard error unbuffered, so a message is out before an abort ends the process.

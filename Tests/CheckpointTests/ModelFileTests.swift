@@ -61,7 +61,7 @@ final class ModelFileTests: XCTestCase {
         let bytes = [UInt8](FileManager.default.contents(atPath: good)!)
         func expectError(_ bytes: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line) {
             let damaged = path("damaged.safetensors.zst")
-            FileManager.default.createFile(atPath: damaged, contents: Data(bytes))
+            XCTAssertTrue(FileManager.default.createFile(atPath: damaged, contents: Data(bytes)))
             XCTAssertThrowsError(try ModelFile.load(damaged), file: file, line: line) { error in
                 let message = String(describing: error)
                 XCTAssertTrue(message.contains(damaged) && fragments.contains { message.contains($0) } && !message.contains("\n"),

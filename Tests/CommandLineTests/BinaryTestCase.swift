@@ -60,7 +60,7 @@ class BinaryTestCase: XCTestCase {
         // stdout through a pipe read to its end before waiting; stderr into a file, so neither can fill and block.
         let out = Pipe()
         let errorPath = path("stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: errorPath, contents: nil))
         process.standardOutput = out
         process.standardError = FileHandle(forWritingAtPath: errorPath)
         let start = Date()

@@ -70,6 +70,7 @@ final class CommandLineTests: BinaryTestCase {
         let first = try run(arguments + ["--output", path("a.safetensors.zst")])
         let second = try run(arguments + ["--output", path("b.safetensors.zst")])
         XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertEqual(second.status, 0, second.error)
         // The files differ in their recorded timings; the weights must not differ in a single bit.
         let a = try ModelFile.load(path("a.safetensors.zst")).model, b = try ModelFile.load(path("b.safetensors.zst")).model
         XCTAssertEqual(Array(a.store.values), Array(b.store.values), "bit-identical weights")
@@ -81,7 +82,7 @@ final class CommandLineTests: BinaryTestCase {
                     {"type": "MaxPooling2D", "pool_size": 2}, {"type": "Flatten"},
                     {"type": "Dense", "units": 10, "activation": "softmax"}]}
         """
-        FileManager.default.createFile(atPath: path("tiny.json"), contents: Data(json.utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("tiny.json"), contents: Data(json.utf8)))
         let summary = try run(["summary", "--model-file", path("tiny.json")])
         XCTAssertEqual(summary.status, 0, summary.error)
         XCTAssertTrue(summary.output.contains("Total params: 6,810"), summary.output)  // 40 + 13·13·4·10 + 10
@@ -93,11 +94,11 @@ final class CommandLineTests: BinaryTestCase {
 
     /// Bad input: non-zero exit, one clear line naming the flag or file, no crash dump, no output file.
     func testBadInputGivesOneClearLine() throws {
-        FileManager.default.createFile(atPath: path("typo.json"), contents: Data(#"{"layers": [{"type": "Dense", "unitz": 3}]}"#.utf8))
-        FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8))
-        FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
-            #"{"input_shape": [3, 3, 1], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 5}]}"#.utf8))
-        FileManager.default.createFile(atPath: path("garbage.safetensors.zst"), contents: Data("garbage".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("typo.json"), contents: Data(#"{"layers": [{"type": "Dense", "unitz": 3}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
+            #"{"input_shape": [3, 3, 1], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 5}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("garbage.safetensors.zst"), contents: Data("garbage".utf8)))
         let cases: [([String], String)] = [
             (["fit", "--epochs", "0"], "--epochs"),
             (["fit", "--batch-size", "0"], "--batch-size"),

@@ -29,7 +29,7 @@ final class DistributedTrainingTests: BinaryTestCase {
                     {"type": "Flatten"}, {"type": "Dense", "units": 32, "activation": "sigmoid"},
                     {"type": "Dense", "units": 10, "activation": "softmax"}]}
         """#
-        FileManager.default.createFile(atPath: path("smooth.json"), contents: Data(smooth.utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("smooth.json"), contents: Data(smooth.utf8)))
         for model in [["--model", "mlp"], ["--model-file", path("smooth.json")]] {
             let arguments = ["fit"] + model + ["--data", dataDirectory, "--optimizer", "sgd", "--lr", "0.1",
                                                "--train-samples", "1281", "--batch-size", "64", "--validation-split", "0",

@@ -24,6 +24,7 @@ final class SystemLibraryTests: XCTestCase {
         var name = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING))
         var length: Int32 = 0
         XCTAssertEqual(MPI_Get_library_version(&name, &length), 0)
-        XCTAssertTrue(String(cString: name).contains("Open MPI"), String(cString: name))
+        let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        XCTAssertTrue(text.contains("Open MPI"), text)
     }
 }
