@@ -90,15 +90,25 @@ final class CheckpointResumeTests: BinaryTestCase {
         XCTAssertTrue(second.output.contains("saved by 2 ranks, this job has 1"), second.output)
     }
 
-    func testCrashesDuringSavesNeverLeaveLatestPointingAtAnIncompleteFile() throws {
-        let directory = CheckpointDirectory(path: path("crash"), keep: 3)
+    /// One epoch with checkpoints into the directory `name`; returns it and the checkpoint `latest` names.
+    func firstEpochCheckpointed(into name: String) throws -> (directory: CheckpointDirectory, saved: String) {
+        let directory = CheckpointDirectory(path: path(name), keep: 3)
         let first = try run(arguments + ["--epochs", "1", "--checkpoint-dir", directory.path])
         XCTAssertEqual(first.status, 0, first.error)
-        let saved = try XCTUnwrap(directory.target(of: "latest"))
+        return (directory, try XCTUnwrap(directory.target(of: "latest")))
+    }
+
+    /// Resumes towards epoch 2, checkpointing every few steps, with `MNIST_TRAIN_FAULT=fault` injected.
+    func resume(_ directory: CheckpointDirectory, injecting fault: String) throws -> Result {
+        try launch(["env", "MNIST_TRAIN_FAULT=\(fault)", Self.binary] + arguments
+                   + ["--epochs", "2", "--checkpoint-dir", directory.path, "--resume", "--checkpoint-every-steps", "3"])
+    }
+
+    func testCrashesDuringSavesNeverLeaveLatestPointingAtAnIncompleteFile() throws {
+        let (directory, saved) = try firstEpochCheckpointed(into: "crash")
 
         // An injected crash after the new file is written but before it is renamed into place.
-        let crashed = try launch(["env", "MNIST_TRAIN_FAULT=crash-before-rename", Self.binary] + arguments
-                                 + ["--epochs", "2", "--checkpoint-dir", directory.path, "--resume", "--checkpoint-every-steps", "3"])
+        let crashed = try resume(directory, injecting: "crash-before-rename")
         XCTAssertEqual(crashed.status, 70, "the injected crash ends the process: \(crashed.error)")
         XCTAssertEqual(directory.target(of: "latest"), saved)
         XCTAssertNoThrow(try CheckpointFile.read(saved))
@@ -165,12 +175,8 @@ final class CheckpointResumeTests: BinaryTestCase {
     }
 
     func testFullDiskFailsTheSaveClearlyAndKeepsThePreviousCheckpoint() throws {
-        let directory = CheckpointDirectory(path: path("full"), keep: 3)
-        let first = try run(arguments + ["--epochs", "1", "--checkpoint-dir", directory.path])
-        XCTAssertEqual(first.status, 0, first.error)
-        let saved = try XCTUnwrap(directory.target(of: "latest"))
-        let full = try launch(["env", "MNIST_TRAIN_FAULT=no-space", Self.binary] + arguments
-                              + ["--epochs", "2", "--checkpoint-dir", directory.path, "--resume", "--checkpoint-every-steps", "5"])
+        let (directory, saved) = try firstEpochCheckpointed(into: "full")
+        let full = try resume(directory, injecting: "no-space")
         XCTAssertNotEqual(full.status, 0)
         XCTAssertTrue(full.error.contains("No space left on device; the previous file is kept"), full.error)
         XCTAssertEqual(full.error.split(separator: "\n").count, 1, full.error)
