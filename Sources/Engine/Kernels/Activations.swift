@@ -67,7 +67,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     }
 
     /// tanh in place, eight lanes at a time: the odd 13/6 rational approximation Eigen uses for float (within
-    /// 2 ulp of 1 from tanhf, see ActivationKernelTests), on inputs clamped to ±7.9988, where tanh is 1 to float precision.
+    /// 2 ulp of 1 of tanhf, see ActivationKernelTests), on inputs clamped to ±7.9988, where tanh is 1 in float.
     static func tanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 8 <= count {
