@@ -174,7 +174,7 @@ public final class Trainer {
             // The loss is the mean over this rank's samples; the step wants the mean over the global batch.
             let share = Float(indices.count) / Float(globalCount)
             for i in gradient.scalars.indices { gradient.scalars[i] *= share }
-            model.backward(gradient)
+            model.backward(gradient, inputGradient: false)
             metrics = [Double(loss) * Double(indices.count), Double(correctPredictions(output: output, labels: labels)),
                        Double(indices.count)]
         }

@@ -12,7 +12,10 @@ public struct Conv2D: Layer {
     public let outputShape: [Int]
     public var parameters: [ParameterView] = []
 
+    // Buffers kept from step to step, reallocated only when the batch size changes.
     private var columns: [Float] = []
+    private var dz: [Float] = []
+    private var dColumns: [Float] = []
     private var output = Tensor(zeros: [0])
     private var geometry: WindowGeometry?
 
@@ -57,7 +60,7 @@ public struct Conv2D: Layer {
                                windowWidth: kernelSize.width, strideHeight: strides.height,
                                strideWidth: strides.width, padding: padding)
         // col is (N*OH*OW, kh*kw*C); y = col · kernel viewed as [kh*kw*C, filters].
-        columns = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
+        resize(&columns, to: g.outputPixels * g.patchSize)  // im2col writes every entry
         var y = Tensor(zeros: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
@@ -76,19 +79,23 @@ public struct Conv2D: Layer {
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
+        backward(dy, store: store, inputGradient: true)
+    }
+
+    public mutating func backward(_ dy: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
         guard let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         // In the forward pass this was: z = col·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
         // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol).
-        var dz = dy
-        output.withPointer { yp in
-            dy.withPointer { dyp in
-                dz.withMutablePointer { activation.backward(output: yp, outputGradient: dyp, into: $0,
-                                                            rows: g.outputPixels, columns: filters) }
+        resize(&dz, to: g.outputPixels * filters)
+        resize(&dColumns, to: inputGradient ? g.outputPixels * g.patchSize : 0)  // the GEMM writes every entry
+        var dx = Tensor(zeros: inputGradient ? [g.batch] + inputShape : [0])
+        let kernel = store.pointer(parameters[0])
+        dz.withUnsafeMutableBufferPointer { dzBuffer in
+            let dzp = dzBuffer.baseAddress!
+            output.withPointer { yp in
+                dy.withPointer { activation.backward(output: yp, outputGradient: $0, into: dzp,
+                                                     rows: g.outputPixels, columns: filters) }
             }
-        }
-        var dx = Tensor(zeros: [g.batch] + inputShape)
-        var dColumns = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
-        dz.withPointer { dzp in
             columns.withUnsafeBufferPointer { col in
                 sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: filters, k: g.outputPixels,
                       a: col.baseAddress!, lda: g.patchSize, b: dzp, ldb: filters,
@@ -97,9 +104,10 @@ public struct Conv2D: Layer {
             if useBias {
                 addColumnSums(of: dzp, rows: g.outputPixels, columns: filters, into: store.gradient(parameters[1]))
             }
+            guard inputGradient else { return }
             dColumns.withUnsafeMutableBufferPointer { dcol in
                 sgemm(transposeA: false, transposeB: true, m: g.outputPixels, n: g.patchSize, k: filters,
-                      a: dzp, lda: filters, b: store.pointer(parameters[0]), ldb: filters,
+                      a: dzp, lda: filters, b: kernel, ldb: filters,
                       c: dcol.baseAddress!, ldc: g.patchSize, accumulate: false)
                 dx.withMutablePointer { col2im(dcol.baseAddress!, g, into: $0) }
             }

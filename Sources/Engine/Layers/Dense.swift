@@ -11,6 +11,7 @@ public struct Dense: Layer {
 
     private var input = Tensor(zeros: [0])
     private var output = Tensor(zeros: [0])
+    private var dz: [Float] = []  // kept from step to step
 
     public init(units: Int, activation: Activation = .linear, kernelInitializer: Initializer = .glorotUniform,
                 useBias: Bool = true, inputShape: [Int]) throws {
@@ -50,27 +51,32 @@ public struct Dense: Layer {
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
+        backward(dy, store: store, inputGradient: true)
+    }
+
+    public mutating func backward(_ dy: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
         let rows = input.count / inputFeatures
         // In the forward pass this was: z = x·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
         // dW += xᵀ·dz, db += Σ_rows dz, dx = dz·Wᵀ.
-        var dz = dy
-        var dx = Tensor(zeros: input.shape)
-        output.withPointer { yp in
-            dy.withPointer { dyp in
-                dz.withMutablePointer { activation.backward(output: yp, outputGradient: dyp, into: $0,
-                                                            rows: rows, columns: units) }
+        resize(&dz, to: rows * units)
+        var dx = Tensor(zeros: inputGradient ? input.shape : [0])
+        let kernel = store.pointer(parameters[0])
+        dz.withUnsafeMutableBufferPointer { dzBuffer in
+            let dzp = dzBuffer.baseAddress!
+            output.withPointer { yp in
+                dy.withPointer { activation.backward(output: yp, outputGradient: $0, into: dzp,
+                                                     rows: rows, columns: units) }
             }
-        }
-        dz.withPointer { dzp in
             input.withPointer { xp in
                 sgemm(transposeA: true, transposeB: false, m: inputFeatures, n: units, k: rows, a: xp,
                       lda: inputFeatures, b: dzp, ldb: units, c: store.gradient(parameters[0]), ldc: units,
                       accumulate: true)
             }
             if useBias { addColumnSums(of: dzp, rows: rows, columns: units, into: store.gradient(parameters[1])) }
+            guard inputGradient else { return }
             dx.withMutablePointer { dxp in
                 sgemm(transposeA: false, transposeB: true, m: rows, n: inputFeatures, k: units, a: dzp, lda: units,
-                      b: store.pointer(parameters[0]), ldb: units, c: dxp, ldc: inputFeatures, accumulate: false)
+                      b: kernel, ldb: units, c: dxp, ldc: inputFeatures, accumulate: false)
             }
         }
         return dx

@@ -14,9 +14,16 @@ public protocol Layer {
 
     mutating func forward(_ input: Tensor, store: ParameterStore, training: Bool, rng: inout SplitMix64) -> Tensor
     mutating func backward(_ outputGradient: Tensor, store: ParameterStore) -> Tensor
+    /// The same, but with `inputGradient` false the layer may skip its input gradient and return an empty
+    /// tensor: training does so for the first layer with weights, whose input gradient nothing uses.
+    mutating func backward(_ outputGradient: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor
 }
 
 extension Layer {
+    public mutating func backward(_ outputGradient: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
+        backward(outputGradient, store: store)
+    }
+
     public var parameterSpecs: [ParameterSpec] { [] }
     public var parameters: [ParameterView] {
         get { [] }
@@ -28,4 +35,10 @@ extension Layer {
 public struct ModelDefinitionError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Makes `buffer` hold `count` scalars, allocating only when the count changes (a new batch size), so steps
+/// of the same size reuse memory. The contents are unspecified: callers overwrite every entry.
+func resize(_ buffer: inout [Float], to count: Int) {
+    if buffer.count != count { buffer = [Float](repeating: 0, count: count) }
 }

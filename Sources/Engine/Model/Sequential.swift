@@ -85,13 +85,20 @@ public final class Sequential {
     }
 
     /// Backpropagates the gradient of the loss with respect to `forward`'s output through every layer,
-    /// adding into `store.gradients`. Returns the gradient with respect to the input.
+    /// adding into `store.gradients`. Returns the gradient with respect to the input; with `inputGradient`
+    /// false (training) it stops at the first layer with weights, skips that layer's input gradient and
+    /// returns an empty tensor.
     @discardableResult
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    public func backward(_ outputGradient: Tensor, inputGradient: Bool = true) -> Tensor {
+        let lowest = inputGradient ? 0 : firstLayerWithWeights
         var gradient = outputGradient
-        for i in layers.indices.reversed() { gradient = layers[i].backward(gradient, store: store) }
-        return gradient
+        for i in layers.indices.reversed() where i >= lowest {
+            gradient = layers[i].backward(gradient, store: store, inputGradient: inputGradient || i > lowest)
+        }
+        return inputGradient ? gradient : Tensor(zeros: [0])
     }
+
+    private var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
 
     /// Class probabilities (or raw outputs when the model does not end in softmax), in inference mode.
     public func predict(_ input: Tensor) -> Tensor {
