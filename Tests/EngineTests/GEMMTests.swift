@@ -70,9 +70,10 @@ final class GEMMTests: XCTestCase {
     }
 
     func testBlockBoundariesAndStrides() {
-        // k > 256 crosses a k block (later blocks accumulate); m > 120 crosses an m block; non-square.
+        // k > 384 is cut into k blocks (later blocks accumulate), evenly (520) or not (1153 = 3 x 385 - 2);
+        // m > 120 crosses an m block; non-square.
         check(transposeA: false, transposeB: false, m: 250, n: 40, k: 520, accumulate: false)
-        check(transposeA: true, transposeB: false, m: 130, n: 19, k: 257, accumulate: false, padding: 3)
+        check(transposeA: true, transposeB: false, m: 130, n: 19, k: 1153, accumulate: false, padding: 3)
         check(transposeA: false, transposeB: true, m: 121, n: 33, k: 64, accumulate: true, padding: 5)
     }
 

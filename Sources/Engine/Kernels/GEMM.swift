@@ -5,12 +5,13 @@
 // `sgemm` is the Goto/BLIS scheme: op(B) is packed into column panels NR wide and op(A) into row panels MR tall,
 // each contiguous along k, so the micro-kernel streams both with unit stride whatever the transposes; one
 // 6×16 tile of C lives in twelve SIMD8 registers for the whole k loop. Block sizes keep one B micro-panel
-// (KC×NR×4 = 16 KiB) in L1 and the packed A block (MC×KC×4 = 120 KiB) in L2.
+// (KC×NR×4 ≤ 24 KiB) in L1 and the packed A block (MC×KC×4 ≤ 180 KiB) in L2. k is cut into equal blocks of at
+// most KC, so a convolution's k of 288 is one pass rather than 256 and a thin, slow 32.
 // `sgemmReference` is the plain triple loop, kept as the definition and as the oracle for the tests.
 
 private let MR = 6
 private let NR = 16
-private let KC = 256
+private let KC = 384
 private let MC = 120
 private let NC = 1024
 
@@ -52,8 +53,9 @@ public func sgemm(
 
     for jc in stride(from: 0, to: n, by: NC) {
         let nc = min(NC, n - jc)
-        for pc in stride(from: 0, to: k, by: KC) {
-            let kc = min(KC, k - pc)
+        let kBlock = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC)
+        for pc in stride(from: 0, to: k, by: kBlock) {
+            let kc = min(kBlock, k - pc)
             packPanels(of: b, transposed: transposeB, ld: ldb, outer: jc, outerCount: nc, inner: pc,
                        innerCount: kc, panelWidth: NR, isB: true, into: packedB)
             // Only the first k block may overwrite C; later blocks add their share.
