@@ -52,27 +52,28 @@ public struct WindowGeometry: Equatable, Sendable {
 
 /// col[(n, oh, ow), (kh, kw, c)] = input[n, oh*sh - padTop + kh, ow*sw - padLeft + kw, c], zero outside.
 /// input is (N, H, W, C); col is (N*OH*OW, KH*KW*C).
+/// One window row (fixed kh) reads consecutive input pixels, so it is one contiguous run of up to KW*C
+/// values, with zeros where the window hangs over the padding.
 public func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into col: UnsafeMutablePointer<Float>) {
-    let c = g.channels
-    var row = col
+    let c = g.channels, run = g.windowWidth * c
+    var out = col
     for n in 0..<g.batch {
         let image = input + n * g.inputHeight * g.inputWidth * c
         for oh in 0..<g.outputHeight {
             for ow in 0..<g.outputWidth {
-                var out = row
+                let (left, inside) = g.windowColumnsInside(ow)
                 for kh in 0..<g.windowHeight {
                     let ih = oh * g.strideHeight - g.padTop + kh
-                    for kw in 0..<g.windowWidth {
-                        let iw = ow * g.strideWidth - g.padLeft + kw
-                        if ih >= 0 && ih < g.inputHeight && iw >= 0 && iw < g.inputWidth {
-                            out.update(from: image + (ih * g.inputWidth + iw) * c, count: c)
-                        } else {
-                            out.update(repeating: 0, count: c)
-                        }
-                        out += c
+                    if ih < 0 || ih >= g.inputHeight || inside == 0 {
+                        fill(out, count: run, with: 0)
+                    } else {
+                        let iw = ow * g.strideWidth - g.padLeft + left
+                        fill(out, count: left * c, with: 0)
+                        copy(image + (ih * g.inputWidth + iw) * c, to: out + left * c, count: inside * c)
+                        fill(out + (left + inside) * c, count: run - (left + inside) * c, with: 0)
                     }
+                    out += run
                 }
-                row += g.patchSize
             }
         }
     }
@@ -82,28 +83,72 @@ public func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into col:
 /// In the forward pass this was: col[r, q] = input[pixel(r, q)]; so now: dInput[pixel(r, q)] += dCol[r, q].
 /// dInput must be zeroed (or hold gradient to add to) by the caller.
 public func col2im(_ dCol: UnsafePointer<Float>, _ g: WindowGeometry, into dInput: UnsafeMutablePointer<Float>) {
-    let c = g.channels
-    var row = dCol
+    let c = g.channels, run = g.windowWidth * c
+    var source = dCol
     for n in 0..<g.batch {
         let image = dInput + n * g.inputHeight * g.inputWidth * c
         for oh in 0..<g.outputHeight {
             for ow in 0..<g.outputWidth {
-                var source = row
+                let (left, inside) = g.windowColumnsInside(ow)
                 for kh in 0..<g.windowHeight {
                     let ih = oh * g.strideHeight - g.padTop + kh
-                    for kw in 0..<g.windowWidth {
-                        let iw = ow * g.strideWidth - g.padLeft + kw
-                        if ih >= 0 && ih < g.inputHeight && iw >= 0 && iw < g.inputWidth {
-                            let target = image + (ih * g.inputWidth + iw) * c
-                            for ch in 0..<c { target[ch] += source[ch] }
-                        }
-                        source += c
+                    if ih >= 0 && ih < g.inputHeight && inside > 0 {
+                        let iw = ow * g.strideWidth - g.padLeft + left
+                        add(source + left * c, to: image + (ih * g.inputWidth + iw) * c, count: inside * c)
                     }
+                    source += run
                 }
-                row += g.patchSize
             }
         }
     }
+}
+
+extension WindowGeometry {
+    /// For the window at output column `ow`: how many of its leading columns fall in the left padding, and how
+    /// many of its columns lie inside the input.
+    @inline(__always)
+    func windowColumnsInside(_ ow: Int) -> (left: Int, inside: Int) {
+        let start = ow * strideWidth - padLeft
+        let left = min(max(-start, 0), windowWidth)
+        let end = min(start + windowWidth, inputWidth)
+        return (left, max(end - (start + left), 0))
+    }
+}
+
+// Short runs (a 5-wide window row of one channel is 5 values) cost more as libc calls than as inline loops;
+// eight lanes at a time, then one at a time.
+
+@inline(__always)
+private func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        UnsafeMutableRawPointer(target + i).storeBytes(
+            of: UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { target[i] = source[i]; i += 1 }
+}
+
+@inline(__always)
+private func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        let sum = UnsafeRawPointer(target + i).loadUnaligned(as: SIMD8<Float>.self)
+            + UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { target[i] += source[i]; i += 1 }
+}
+
+@inline(__always)
+private func fill(_ target: UnsafeMutablePointer<Float>, count: Int, with value: Float) {
+    var i = 0
+    while i + 8 <= count {
+        UnsafeMutableRawPointer(target + i).storeBytes(of: SIMD8(repeating: value), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { target[i] = value; i += 1 }
 }
 
 /// Reference convolution, straight from the definition:
