@@ -115,42 +115,6 @@ extension WindowGeometry {
     }
 }
 
-// Short runs (a 5-wide window row of one channel is 5 values) cost more as libc calls than as inline loops;
-// eight lanes at a time, then one at a time.
-
-@inline(__always)
-private func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        UnsafeMutableRawPointer(target + i).storeBytes(
-            of: UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { target[i] = source[i]; i += 1 }
-}
-
-@inline(__always)
-private func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        let sum = UnsafeRawPointer(target + i).loadUnaligned(as: SIMD8<Float>.self)
-            + UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { target[i] += source[i]; i += 1 }
-}
-
-@inline(__always)
-private func fill(_ target: UnsafeMutablePointer<Float>, count: Int, with value: Float) {
-    var i = 0
-    while i + 8 <= count {
-        UnsafeMutableRawPointer(target + i).storeBytes(of: SIMD8(repeating: value), as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { target[i] = value; i += 1 }
-}
-
 /// Reference convolution, straight from the definition:
 /// output[n, oh, ow, o] = bias[o] + Σ_{kh, kw, i} input[n, ih, iw, i] · kernel[kh, kw, i, o].
 /// input (N, H, W, C), kernel (KH, KW, C, O), output (N, OH, OW, O).

@@ -97,11 +97,11 @@ private func packPanels(
         for p in 0..<innerCount {
             let column = base + p * innerStride
             if outerStride == 1 {
-                out.update(from: column, count: width)
+                copy(column, to: out, count: width)
             } else {
                 for r in 0..<width { out[r] = column[r * outerStride] }
             }
-            if width < panelWidth { (out + width).update(repeating: 0, count: panelWidth - width) }
+            if width < panelWidth { fill(out + width, count: panelWidth - width, with: 0) }
             out += panelWidth
         }
     }
