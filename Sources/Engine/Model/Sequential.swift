@@ -98,6 +98,30 @@ public final class Sequential {
         return inputGradient ? gradient : Tensor(zeros: [0])
     }
 
+    /// One training step's forward and backward as `forward` and `backward(_:inputGradient: false)` run them,
+    /// timing each layer: seconds per layer in each direction (zero backward for the layers training skips).
+    /// `lossGradient` turns the output into the gradient of the loss. For `mnist-train bench`.
+    public func timedTrainingStep(_ input: Tensor, lossGradient: (Tensor) -> Tensor)
+        -> (forward: [Double], backward: [Double]) {
+        let clock = ContinuousClock()
+        func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        }
+        var forwardTimes = [Double](repeating: 0, count: layers.count), backwardTimes = forwardTimes
+        var x = input
+        for i in layers.indices {
+            forwardTimes[i] = seconds(clock.measure { x = layers[i].forward(x, store: store, training: true, rng: &rng) })
+        }
+        var gradient = lossGradient(x)
+        let lowest = firstLayerWithWeights
+        for i in layers.indices.reversed() where i >= lowest {
+            backwardTimes[i] = seconds(clock.measure {
+                gradient = layers[i].backward(gradient, store: store, inputGradient: i > lowest)
+            })
+        }
+        return (forwardTimes, backwardTimes)
+    }
+
     private var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
 
     /// Class probabilities (or raw outputs when the model does not end in softmax), in inference mode.

@@ -3,7 +3,7 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine's speed on this machine (build with -c release).",
-        subcommands: [GEMMBench.self]
+        subcommands: [ModelBench.self, GEMMBench.self], defaultSubcommand: ModelBench.self
     )
 }
 

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Distributed
+import Engine
+import Foundation
+import Training
+
+/// `mnist-train bench model`: where a preset's training step spends its time at the current rank count, on
+/// random data of MNIST's shape. Per layer: forward and backward milliseconds and the GEMM work they do as
+/// GFLOP/s against the measured FMA peak; then whole steps: global samples/s and the allreduce's share.
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Per-layer times, GFLOP/s, samples/s and allreduce time of a preset's training step.")
+
+    @Option(help: "Preset to measure.")
+    var model: Preset = .convnet
+
+    @Option(help: "Global batch (default: the preset's), split across the ranks as fit splits it.")
+    var batchSize: Int?
+
+    @Option(help: "Steps measured in each phase, after 3 warm-up steps.")
+    var steps = 50
+
+    @Flag(help: "Print JSON instead of tables.")
+    var json = false
+
+    func validate() throws {
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+        guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() throws {
+        try runOnEveryRank(measure)
+    }
+
+    func measure(_ communicator: any Communicator) throws {
+        let defaults = model.trainingDefaults
+        let globalBatch = batchSize ?? defaults.batchSize
+        let rows = communicator.share(of: globalBatch).count
+        let network = try model.makeModel()
+        var optimizer = defaults.optimizer.makeOptimizer()
+        var rng = SplitMix64(seed: UInt64(communicator.rank + 1))
+        let input = Tensor(shape: [rows] + Preset.inputShape,
+                           scalars: (0..<rows * 784).map { _ in rng.nextFloat(in: 0, 1) })
+        let labels = Tensor(shape: [rows], scalars: (0..<rows).map { _ in Float(rng.next() % 10) })
+        let targets = defaults.loss == .sparseCategoricalCrossentropy ? labels : Loss.oneHot(labels, classes: 10)
+        func lossGradient(_ output: Tensor) -> Tensor {
+            defaults.loss.evaluate(output: output, targets: targets, outputActivation: network.outputActivation).gradient
+        }
+        let peak = communicator.isRoot ? measureFMAPeak() : 0
+
+        // Phase 1: layer by layer (no allreduce, no update), mean seconds per step on each rank.
+        var layerSeconds = [Double](repeating: 0, count: 2 * network.layerNames.count)
+        for step in -3..<steps {
+            network.store.zeroGradients()
+            let (forward, backward) = network.timedTrainingStep(input, lossGradient: lossGradient)
+            if step >= 0 { for (i, s) in (forward + backward).enumerated() { layerSeconds[i] += s / Double(steps) } }
+        }
+        communicator.allreduce(&layerSeconds, .average)
+
+        // Phase 2: whole steps as fit runs them, the allreduce timed apart.
+        let clock = ContinuousClock()
+        var allreduceSeconds = 0.0, stepSeconds = 0.0
+        for step in -3..<steps {
+            if step == 0 { communicator.barrier() }
+            let elapsed = clock.measure {
+                network.store.zeroGradients()
+                let output = network.forward(input, training: true)
+                var gradient = lossGradient(output)
+                let share = Float(rows) / Float(globalBatch)
+                for i in gradient.scalars.indices { gradient.scalars[i] *= share }
+                network.backward(gradient, inputGradient: false)
+                let reduce = clock.measure { communicator.allreduce(network.store.gradients, .sum) }
+                if step >= 0 { allreduceSeconds += seconds(reduce) }
+                optimizer.step(network.store)
+            }
+            if step >= 0 { stepSeconds += seconds(elapsed) }
+        }
+        var perRank = [stepSeconds, allreduceSeconds]
+        var slowest = perRank
+        communicator.allreduce(&perRank, .average)
+        communicator.allreduce(&slowest, .max)
+        guard communicator.isRoot else { return }
+
+        let report = ModelBenchReport(
+            model: model.rawValue, ranks: communicator.size, globalBatch: globalBatch, steps: steps,
+            fmaPeakGigaflops: peak,
+            layers: network.layerNames.indices.map { i in
+                let flops = gemmFlops(of: network, layer: i, rows: rows)
+                let (forward, backward) = (layerSeconds[i], layerSeconds[network.layerNames.count + i])
+                return .init(name: network.layerNames[i], outputShape: network.outputShapes[i],
+                             forwardMilliseconds: 1000 * forward, backwardMilliseconds: 1000 * backward,
+                             gigaflops: flops > 0 ? flops / (forward + backward) / 1e9 : nil)
+            },
+            samplesPerSecond: Double(globalBatch * steps) / slowest[0],
+            stepMilliseconds: 1000 * perRank[0] / Double(steps),
+            allreduceMilliseconds: 1000 * perRank[1] / Double(steps),
+            allreduceFraction: perRank[1] / perRank[0])
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            report.printTables()
+        }
+    }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+/// Floating-point work of a layer's GEMMs in one forward and backward for `rows` samples: forward is
+/// 2·(output positions)·(kernel size); backward is that again for the weight gradient and again for the input
+/// gradient, which training skips for the first layer with weights.
+private func gemmFlops(of model: Sequential, layer: Int, rows: Int) -> Double {
+    guard let kernel = model.store.views.first(where: { $0.name == "\(model.layerNames[layer])/kernel" }) else {
+        return 0
+    }
+    let positions = model.outputShapes[layer].dropLast().reduce(1, *)
+    let forward = 2 * Double(rows * positions * kernel.count)
+    let firstWithWeights = model.layerNames.firstIndex { name in model.store.views.contains { $0.name.hasPrefix(name + "/") } }
+    return forward * (layer == firstWithWeights ? 2 : 3)
+}
+
+struct ModelBenchReport: Encodable {
+    struct Layer: Encodable {
+        let name: String
+        let outputShape: [Int]
+        let forwardMilliseconds: Double
+        let backwardMilliseconds: Double
+        /// GEMM work of forward and backward over their time; nil for layers without a kernel.
+        let gigaflops: Double?
+    }
+
+    let model: String
+    let ranks: Int
+    let globalBatch: Int
+    let steps: Int
+    let fmaPeakGigaflops: Double
+    let layers: [Layer]
+    let samplesPerSecond: Double
+    let stepMilliseconds: Double
+    let allreduceMilliseconds: Double
+    let allreduceFraction: Double
+
+    func printTables() {
+        print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s"), random data, "
+              + "mean of \(steps) steps per rank, averaged over ranks")
+        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s\n")
+        let rows = layers.map { layer in
+            [layer.name, layer.outputShape.map(String.init).joined(separator: "x"),
+             format(layer.forwardMilliseconds, 3), format(layer.backwardMilliseconds, 3),
+             layer.gigaflops.map { format($0, 1) } ?? "", layer.gigaflops.map { format(100 * $0 / fmaPeakGigaflops, 0) + "%" } ?? ""]
+        }
+        let forward = layers.reduce(0) { $0 + $1.forwardMilliseconds }, backward = layers.reduce(0) { $0 + $1.backwardMilliseconds }
+        printTable(header: ["layer", "output", "forward ms", "backward ms", "GFLOP/s", "% of peak"],
+                   rows: rows + [["total", "", format(forward, 3), format(backward, 3), "", ""]])
+        print("\nTraining steps (forward, loss, backward, allreduce, update); samples/s over the slowest rank's time, "
+              + "milliseconds per step as the mean over ranks:")
+        printTable(header: ["samples/s", "step ms", "allreduce ms", "allreduce share"],
+                   rows: [[format(samplesPerSecond, 0), format(stepMilliseconds, 3), format(allreduceMilliseconds, 3),
+                           format(100 * allreduceFraction, 1) + "%"]])
+    }
+}
