@@ -146,7 +146,8 @@ def keras_train(preset, x, y):
     optimizer = {"rmsprop": keras.optimizers.RMSprop(lr, rho=0.9), "adam": keras.optimizers.Adam(lr),
                  "sgd": keras.optimizers.SGD(lr)}[optimizer_name]
     targets = keras.utils.to_categorical(y, 10) if loss == "categorical" else y
-    model.compile(optimizer=optimizer, loss=f"{loss}_categorical_crossentropy")
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy" if loss == "categorical"
+                  else "sparse_categorical_crossentropy")
     model.train_on_batch(x[:batch], targets[:batch])  # warm-up: traces the graph
     start = time.perf_counter()
     model.fit(x, targets, batch_size=batch, epochs=1, verbose=0, shuffle=True)
