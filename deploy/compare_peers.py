@@ -29,9 +29,10 @@ PRESETS = {
 def load_mnist(directory, samples):
     def read(name, offset):
         path = os.path.join(directory, name)
-        opener = gzip.open if os.path.exists(path + ".gz") else open
-        with opener(path + ".gz" if os.path.exists(path + ".gz") else path, "rb") as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
+        if os.path.exists(path + ".gz"):
+            with gzip.open(path + ".gz", "rb") as f:
+                return np.frombuffer(f.read(), np.uint8, offset=offset)
+        return np.fromfile(path, np.uint8, offset=offset)
     x = read("train-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1)[:samples].astype(np.float32) / 255
     y = read("train-labels-idx1-ubyte", 8)[:samples].astype(np.int64)
     return x, y
@@ -179,9 +180,9 @@ def main():
     parser.add_argument("--json", help="also write the figures here")
     arguments = parser.parse_args()
 
+    x, y = load_mnist(arguments.data, arguments.samples)
     rows = []
     for preset in arguments.presets.split(","):
-        x, y = load_mnist(arguments.data, arguments.samples)
         figures = {"mnist-train, 2 ranks": ours(preset, arguments.binary, arguments.data, arguments.samples, 2),
                    "PyTorch, 2 threads": torch_threads(preset, x, y, 2),
                    "PyTorch DDP gloo, 2 ranks": torch_ddp(preset, x, y, 2),

@@ -161,7 +161,7 @@ public final class Trainer {
 
     /// Forward, backward, allreduce and update for this rank's share of one global batch.
     /// Returns this rank's [loss sum, correct, samples], to be summed across ranks.
-    func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer) -> [Double] {
+    public func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer) -> [Double] {
         let computeStart = Date()
         model.store.zeroGradients()
         var metrics = [0.0, 0.0, 0.0]
@@ -241,7 +241,7 @@ public final class Trainer {
                           count: data.count, confusion: confusion)
     }
 
-    static func targets(_ labels: Tensor, classes: Int, loss: Loss) -> Tensor {
+    public static func targets(_ labels: Tensor, classes: Int, loss: Loss) -> Tensor {
         loss == .sparseCategoricalCrossentropy ? labels : Loss.oneHot(labels, classes: classes)
     }
 }
@@ -274,12 +274,14 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
 }
 
 /// Compute and communication seconds of this rank over one logging interval.
-struct IntervalTimer {
-    var compute = 0.0
-    var communication = 0.0
+public struct IntervalTimer {
+    public var compute = 0.0
+    public var communication = 0.0
     /// Samples of the global batches in the interval, all ranks together.
     var samples = 0
     var start = Date()
+
+    public init() {}
 
     mutating func restart() {
         compute = 0

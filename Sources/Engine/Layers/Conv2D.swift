@@ -60,14 +60,10 @@ public struct Conv2D: Layer {
                                windowWidth: kernelSize.width, strideHeight: strides.height,
                                strideWidth: strides.width, padding: padding)
         // col is (N*OH*OW, kh*kw*C); y = col · kernel viewed as [kh*kw*C, filters].
-        // The buffer leaves `self` while the closures below use `self`, so it is never shared and never copied.
-        var columns = take(&self.columns)
-        defer { self.columns = columns }
         resize(&columns, to: g.outputPixels * g.patchSize)  // im2col writes every entry
         var y = Tensor(zeros: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
-        let (filters, activation) = (self.filters, self.activation)
         columns.withUnsafeMutableBufferPointer { col in
             x.withPointer { im2col($0, g, into: col.baseAddress!) }
             y.withMutablePointer { yp in
@@ -90,13 +86,10 @@ public struct Conv2D: Layer {
         guard let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         // In the forward pass this was: z = col·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
         // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol).
-        var dz = take(&self.dz), dColumns = take(&self.dColumns)
-        defer { (self.dz, self.dColumns) = (dz, dColumns) }
         resize(&dz, to: g.outputPixels * filters)
         resize(&dColumns, to: inputGradient ? g.outputPixels * g.patchSize : 0)  // the GEMM writes every entry
         var dx = Tensor(zeros: inputGradient ? [g.batch] + inputShape : [0])
         let kernel = store.pointer(parameters[0])
-        let (filters, activation, useBias, parameters) = (self.filters, self.activation, self.useBias, self.parameters)
         dz.withUnsafeMutableBufferPointer { dzBuffer in
             let dzp = dzBuffer.baseAddress!
             output.withPointer { yp in

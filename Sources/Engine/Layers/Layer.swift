@@ -42,10 +42,3 @@ public struct ModelDefinitionError: Error, CustomStringConvertible, Equatable {
 func resize(_ buffer: inout [Float], to count: Int) {
     if buffer.count != count { buffer = [Float](repeating: 0, count: count) }
 }
-
-/// Moves a buffer out of a layer's stored property, leaving it empty: a kernel then holds the only reference.
-func take(_ buffer: inout [Float]) -> [Float] {
-    let taken = buffer
-    buffer = []
-    return taken
-}

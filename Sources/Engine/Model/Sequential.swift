@@ -104,25 +104,23 @@ public final class Sequential {
     public func timedTrainingStep(_ input: Tensor, lossGradient: (Tensor) -> Tensor)
         -> (forward: [Double], backward: [Double]) {
         let clock = ContinuousClock()
-        func seconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-        }
         var forwardTimes = [Double](repeating: 0, count: layers.count), backwardTimes = forwardTimes
         var x = input
         for i in layers.indices {
-            forwardTimes[i] = seconds(clock.measure { x = layers[i].forward(x, store: store, training: true, rng: &rng) })
+            forwardTimes[i] = clock.measure { x = layers[i].forward(x, store: store, training: true, rng: &rng) }.inSeconds
         }
         var gradient = lossGradient(x)
         let lowest = firstLayerWithWeights
         for i in layers.indices.reversed() where i >= lowest {
-            backwardTimes[i] = seconds(clock.measure {
+            backwardTimes[i] = clock.measure {
                 gradient = layers[i].backward(gradient, store: store, inputGradient: i > lowest)
-            })
+            }.inSeconds
         }
         return (forwardTimes, backwardTimes)
     }
 
-    private var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
+    /// Where training's backward pass stops: layers before it have no weights, so no gradient is needed there.
+    public var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
 
     /// Class probabilities (or raw outputs when the model does not end in softmax), in inference mode.
     public func predict(_ input: Tensor) -> Tensor {
@@ -134,4 +132,9 @@ public final class Sequential {
 
     public var parameterCount: Int { store.values.count + store.state.count }
     public var trainableParameterCount: Int { store.values.count }
+}
+
+extension Duration {
+    /// The duration as a number of seconds, for timings.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ func bestTime(repetitions: Int, _ body: () -> Void) -> Double {
     let clock = ContinuousClock()
     for _ in 0..<repetitions {
         let elapsed = clock.measure(body)
-        best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        best = min(best, elapsed.inSeconds)
     }
     return best
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Engine
 import Foundation
+import MNIST
 import Training
 
 /// `mnist-train bench model`: where a preset's training step spends its time at the current rank count, on
@@ -36,14 +37,15 @@ struct ModelBench: ParsableCommand {
     func measure(_ communicator: any Communicator) throws {
         let defaults = model.trainingDefaults
         let globalBatch = batchSize ?? defaults.batchSize
-        let rows = communicator.share(of: globalBatch).count
-        let network = try model.makeModel()
-        var optimizer = defaults.optimizer.makeOptimizer()
-        var rng = SplitMix64(seed: UInt64(communicator.rank + 1))
-        let input = Tensor(shape: [rows] + Preset.inputShape,
-                           scalars: (0..<rows * 784).map { _ in rng.nextFloat(in: 0, 1) })
-        let labels = Tensor(shape: [rows], scalars: (0..<rows).map { _ in Float(rng.next() % 10) })
-        let targets = defaults.loss == .sparseCategoricalCrossentropy ? labels : Loss.oneHot(labels, classes: 10)
+        let trainer = Trainer(model: try model.makeModel(), configuration: defaults, communicator: communicator)
+        let network = trainer.model
+        // One global batch of random bytes; every rank holds it and takes its share, as fit does.
+        var rng = SplitMix64(seed: 1)
+        let data = Dataset(images: (0..<globalBatch * 784).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                           labels: (0..<globalBatch).map { _ in UInt8(rng.next() % 10) }, rows: 28, columns: 28)
+        let indices = Array(0..<globalBatch)[communicator.share(of: globalBatch)]
+        let (input, labels) = data.batch(indices)
+        let targets = Trainer.targets(labels, classes: 10, loss: defaults.loss)
         func lossGradient(_ output: Tensor) -> Tensor {
             defaults.loss.evaluate(output: output, targets: targets, outputActivation: network.outputActivation).gradient
         }
@@ -58,25 +60,16 @@ struct ModelBench: ParsableCommand {
         }
         communicator.allreduce(&layerSeconds, .average)
 
-        // Phase 2: whole steps as fit runs them, the allreduce timed apart.
-        let clock = ContinuousClock()
-        var allreduceSeconds = 0.0, stepSeconds = 0.0
+        // Phase 2: fit's own training step, which times its compute and its allreduce apart.
+        var timer = IntervalTimer()
         for step in -3..<steps {
-            if step == 0 { communicator.barrier() }
-            let elapsed = clock.measure {
-                network.store.zeroGradients()
-                let output = network.forward(input, training: true)
-                var gradient = lossGradient(output)
-                let share = Float(rows) / Float(globalBatch)
-                for i in gradient.scalars.indices { gradient.scalars[i] *= share }
-                network.backward(gradient, inputGradient: false)
-                let reduce = clock.measure { communicator.allreduce(network.store.gradients, .sum) }
-                if step >= 0 { allreduceSeconds += seconds(reduce) }
-                optimizer.step(network.store)
+            if step == 0 {
+                communicator.barrier()
+                timer = IntervalTimer()
             }
-            if step >= 0 { stepSeconds += seconds(elapsed) }
+            _ = trainer.trainStep(indices, of: data, globalCount: globalBatch, timer: &timer)
         }
-        var perRank = [stepSeconds, allreduceSeconds]
+        var perRank = [timer.compute + timer.communication, timer.communication]
         var slowest = perRank
         communicator.allreduce(&perRank, .average)
         communicator.allreduce(&slowest, .max)
@@ -86,7 +79,7 @@ struct ModelBench: ParsableCommand {
             model: model.rawValue, ranks: communicator.size, globalBatch: globalBatch, steps: steps,
             fmaPeakGigaflops: peak,
             layers: network.layerNames.indices.map { i in
-                let flops = gemmFlops(of: network, layer: i, rows: rows)
+                let flops = gemmFlops(of: network, layer: i, rows: indices.count)
                 let (forward, backward) = (layerSeconds[i], layerSeconds[network.layerNames.count + i])
                 return .init(name: network.layerNames[i], outputShape: network.outputShapes[i],
                              forwardMilliseconds: 1000 * forward, backwardMilliseconds: 1000 * backward,
@@ -106,10 +99,6 @@ struct ModelBench: ParsableCommand {
     }
 }
 
-private func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-}
-
 /// Floating-point work of a layer's GEMMs in one forward and backward for `rows` samples: forward is
 /// 2·(output positions)·(kernel size); backward is that again for the weight gradient and again for the input
 /// gradient, which training skips for the first layer with weights.
@@ -119,8 +108,7 @@ private func gemmFlops(of model: Sequential, layer: Int, rows: Int) -> Double {
     }
     let positions = model.outputShapes[layer].dropLast().reduce(1, *)
     let forward = 2 * Double(rows * positions * kernel.count)
-    let firstWithWeights = model.layerNames.firstIndex { name in model.store.views.contains { $0.name.hasPrefix(name + "/") } }
-    return forward * (layer == firstWithWeights ? 2 : 3)
+    return forward * (layer == model.firstLayerWithWeights ? 2 : 3)
 }
 
 struct ModelBenchReport: Encodable {
