@@ -1,23 +1,31 @@
 import ArgumentParser
 import Engine
 
-/// `mnist-train bench gemm`: GFLOP/s of every GEMM one convnet training step runs at batch 64,
-/// the fast kernel beside the reference triple loop, against the measured FMA peak of one core.
+/// `mnist-train bench gemm`: GFLOP/s of every GEMM one training step of a preset runs, the fast kernel beside
+/// the reference triple loop, against the measured FMA peak of one core.
 struct GEMMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gemm", abstract: "GEMM GFLOP/s on convnet's shapes at batch 64, against the FMA peak.")
+        commandName: "gemm", abstract: "GEMM GFLOP/s on a preset's shapes, against the FMA peak.")
 
-    @Option(help: "Global batch size whose shapes are measured.")
-    var batchSize = 64
+    @Option(help: "Preset whose GEMM shapes are measured.")
+    var model: Preset = .convnet
+
+    @Option(help: "Batch size (rows) of the measured shapes (default: the preset's).")
+    var batchSize: Int?
+
+    func validate() throws {
+        guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
 
     func run() throws {
         warnIfDebugBuild()
         let peak = measureFMAPeak()
+        let batch = batchSize ?? model.trainingDefaults.batchSize
         print("FMA peak, one core (GEMM-style probe): \(format(peak, 1)) GFLOP/s\n")
-        print("GEMMs of one convnet training step at batch \(batchSize), one thread")
+        print("GEMMs of one \(model.rawValue) training step at batch \(batch), one thread")
         let header = ["GEMM", "form", "m x n x k", "fast GFLOP/s", "% of peak", "reference GFLOP/s", "speed-up"]
         var rows: [[String]] = []
-        for shape in convnetShapes(batch: batchSize) {
+        for shape in gemmShapes(of: try model.makeModel(), batch: batch) {
             let fast = gigaflops(shape, kernel: sgemm, repetitions: 5)
             let reference = gigaflops(shape, kernel: sgemmReference, repetitions: 1)
             rows.append([shape.name, shape.form, "\(shape.m) x \(shape.n) x \(shape.k)", format(fast, 1),
@@ -32,11 +40,17 @@ struct GEMMShape {
     var form: String { (transposeA ? "AᵀB" : transposeB ? "ABᵀ" : "AB") }
 }
 
-/// Forward (AB), weight gradient (AᵀB) and input gradient (ABᵀ) of every convnet layer that runs a GEMM.
-func convnetShapes(batch: Int) -> [GEMMShape] {
-    // (name, rows = output pixels or samples, patch or input features, outputs)
-    let layers = [("conv2d", batch * 26 * 26, 9, 32), ("conv2d_1", batch * 11 * 11, 288, 64),
-                  ("conv2d_2", batch * 3 * 3, 576, 64), ("dense", batch, 576, 64), ("dense_1", batch, 64, 10)]
+/// Forward (AB), weight gradient (AᵀB) and input gradient (ABᵀ) of every layer with a kernel: its rows are the
+/// output positions of the batch, its depth the kernel's patch (or input features), its width the outputs.
+func gemmShapes(of model: Sequential, batch: Int) -> [GEMMShape] {
+    let layers = model.layerNames.indices.compactMap { i -> (String, Int, Int, Int)? in
+        guard let kernel = model.store.views.first(where: { $0.name == "\(model.layerNames[i])/kernel" }) else {
+            return nil
+        }
+        let outputs = model.outputShapes[i].last!
+        let positions = model.outputShapes[i].dropLast().reduce(1, *)
+        return (model.layerNames[i], batch * positions, kernel.count / outputs, outputs)
+    }
     return layers.flatMap { name, rows, inputs, outputs in
         [GEMMShape(name: "\(name) forward", transposeA: false, transposeB: false, m: rows, n: outputs, k: inputs),
          GEMMShape(name: "\(name) dW", transposeA: true, transposeB: false, m: inputs, n: outputs, k: rows),
