@@ -9,10 +9,15 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var samplesPerSecond: Double
     public var learningRate: Float
     public var samplesSeen: Int
+    /// Resident set at the epoch's end and its peak so far, MiB, the largest over ranks: flat from epoch to epoch
+    /// when nothing grows. nil where /proc is not available.
+    public var residentMiB: Double?
+    public var peakResidentMiB: Double?
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss, accuracy, valLoss = "val_loss", valAccuracy = "val_accuracy", seconds
         case samplesPerSecond = "samples_per_second", learningRate = "learning_rate", samplesSeen = "samples_seen"
+        case residentMiB = "resident_mib", peakResidentMiB = "peak_resident_mib"
     }
 }
 

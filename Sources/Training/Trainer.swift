@@ -117,10 +117,14 @@ public final class Trainer {
             let seconds = Date().timeIntervalSince(start)
             let validationResult = validation.map { evaluate($0) }
             let totals = progress.epochTotals
-            let record = EpochRecord(epoch: epoch + 1, loss: totals[0] / totals[2], accuracy: totals[1] / totals[2],
+            var record = EpochRecord(epoch: epoch + 1, loss: totals[0] / totals[2], accuracy: totals[1] / totals[2],
                                      valLoss: validationResult?.loss, valAccuracy: validationResult?.accuracy,
                                      seconds: seconds, samplesPerSecond: totals[2] / seconds,
                                      learningRate: optimizer.learningRate, samplesSeen: progress.samplesSeen)
+            if let memory = residentMemoryOfLargestRank() {
+                record.residentMiB = memory.bytes.mebibytes
+                record.peakResidentMiB = memory.peakBytes.mebibytes
+            }
             progress.history.append(record)
             progress.epoch += 1
             progress.stepInEpoch = 0
@@ -203,18 +207,31 @@ public final class Trainer {
         }
     }
 
+    /// The largest resident set over ranks, now and at peak; every rank must call it (one small allreduce).
+    public func residentMemoryOfLargestRank() -> ResidentMemory? {
+        let mine = ResidentMemory.read()
+        var bytes = [Double(mine?.bytes ?? -1), Double(mine?.peakBytes ?? -1)]
+        communicator.allreduce(&bytes, .max)
+        guard bytes[0] >= 0 else { return nil }
+        return ResidentMemory(bytes: Int(bytes[0]), peakBytes: Int(bytes[1]))
+    }
+
     /// Averages BatchNormalization's moving statistics across ranks, so every rank holds the same model.
     func synchronizeBatchNormalizationStatistics() {
         communicator.allreduce(model.store.state, .average)
     }
 
+    /// Batches of 100 keep the layers' buffers near training's size: evaluating convnet's test set in batches of
+    /// 500 took 2.4 s and 300 MB resident, in batches of 100 1.6 s and 95 MB (`mnist-train evaluate`).
+    public static let evaluationBatchSize = 100
+
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
-    public func evaluate(_ data: Dataset, batchSize: Int = 500) -> Evaluation {
+    public func evaluate(_ data: Dataset, batchSize: Int = Trainer.evaluationBatchSize) -> Evaluation {
         synchronizeBatchNormalizationStatistics()
         return Trainer.evaluate(model, on: data, loss: configuration.loss, batchSize: batchSize, communicator: communicator)
     }
 
-    public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = 500,
+    public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = evaluationBatchSize,
                                 communicator: any Communicator = SingleProcess()) -> Evaluation {
         // [loss sum, correct, confusion matrix row by row]: whole numbers but the loss, all exact in Double.
         var sums = [Double](repeating: 0, count: 2 + 100)

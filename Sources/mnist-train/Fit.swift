@@ -32,6 +32,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Seed of weights, shuffling and dropout (default 0): the same seed gives a bit-identical run.")
     var seed: UInt64?
     @Option(help: "Fraction of the training set, from its end, held out for validation.") var validationSplit: Double?
+    @Flag(help: "Validate on the test set after every epoch instead (Keras' validation_data=(x_test, y_test)).")
+    var validateOnTest = false
     @Option(help: "Stop after this many epochs without val_loss improvement (0: never).") var earlyStoppingPatience: Int?
     @Option(help: "Smallest val_loss decrease that counts as improvement.") var minDelta: Float = 0
     @Flag(help: "With early stopping, keep the last weights instead of the best.") var keepLastWeights = false
@@ -73,6 +75,9 @@ struct Fit: ParsableCommand {
         if let validationSplit, !(validationSplit >= 0 && validationSplit < 1) {
             throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
         }
+        if validateOnTest && (validationSplit ?? 0) > 0 {
+            throw ValidationError("--validate-on-test and --validation-split are alternatives; give one")
+        }
         if let earlyStoppingPatience, earlyStoppingPatience < 0 {
             throw ValidationError("--early-stopping-patience must be 0 or more, got \(earlyStoppingPatience)")
         }
@@ -103,6 +108,7 @@ struct Fit: ParsableCommand {
         if let loss { c.loss = loss }
         if let seed { c.seed = seed }
         if let validationSplit { c.validationSplit = validationSplit }
+        if validateOnTest { c.validationSplit = 0 }
         if let earlyStoppingPatience {
             c.earlyStopping = earlyStoppingPatience == 0 ? nil : EarlyStoppingSpec(patience: earlyStoppingPatience)
         }
@@ -117,6 +123,8 @@ struct Fit: ParsableCommand {
     }
 
     func train(_ communicator: any Communicator) throws {
+        // Before any data: the Swift runtime and the MPI library.
+        let startupMemory = ResidentMemory.read()
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
@@ -141,8 +149,11 @@ struct Fit: ParsableCommand {
         if let resumed, let problem = incompatibility(configuration, with: base) {
             throw CheckpointError("\(resumed.path): \(problem)")
         }
-        let (training, validation) = Trainer.split(trainingSet, validationFraction: configuration.validationSplit)
-        let dataChecksum = checkpointDir != nil || resumed != nil ? datasetChecksum(training, validation) : nil
+        // `consume` frees the whole set once split: with a validation split it would otherwise stay resident
+        // beside its two parts (45 MiB per rank measured on MNIST).
+        let (training, heldOut) = Trainer.split(consume trainingSet, validationFraction: configuration.validationSplit)
+        let validation = validateOnTest ? testSet : heldOut
+        let dataChecksum = checkpointDir != nil || resumed != nil ? datasetChecksum(training, heldOut) : nil
         if let resumed, let saved = resumed.contents.metadata["dataset_sha256"], saved != dataChecksum {
             throw CheckpointError("\(resumed.path) was trained on other data (dataset SHA-256 \(saved.prefix(12))…, "
                                       + "this run's \(dataChecksum!.prefix(12))…); pass the same --data and --train-samples")
@@ -185,7 +196,8 @@ struct Fit: ParsableCommand {
             let ranksText = communicator.size > 1
                 ? "\(communicator.size) ranks, global batch \(configuration.batchSize)" : "batch \(configuration.batchSize)"
             console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
-                          + (validation.map { ", \($0.count) for validation" } ?? "")
+                          + (validateOnTest ? ", validating on the \(testSet.count) test samples"
+                                : heldOut.map { ", \($0.count) for validation" } ?? "")
                           + "; \(optimizerText), \(configuration.loss.rawValue), \(ranksText), "
                           + "\(configuration.epochs) epochs, seed \(configuration.seed)")
         }
@@ -223,6 +235,12 @@ struct Fit: ParsableCommand {
         console?.note("Test loss \(test.loss.fixed(4)) - test accuracy \((100 * test.accuracy).fixed(2))% "
                       + "(\(test.correct)/\(test.count))")
         logFile?.record("test", ["loss": test.loss, "accuracy": test.accuracy, "correct": test.correct, "count": test.count])
+        let budget = MemoryBudget(model: model, optimizerSlots: trainer.optimizer.slotNames.count,
+                                  datasets: [training, testSet] + (heldOut.map { [$0] } ?? []),
+                                  localBatch: communicator.share(of: configuration.batchSize).count)
+        if let resident = trainer.residentMemoryOfLargestRank() {
+            reportMemory(resident, budget: budget, startup: startupMemory, console: console, log: logFile)
+        }
         if communicator.isRoot {
             try ModelFile.save(model, definition: definition, metadata: [
                 "name": name,
@@ -235,6 +253,25 @@ struct Fit: ParsableCommand {
         }
         // Nobody leaves before the model is on disk: a launcher may tear the job down when the first rank exits.
         communicator.barrier()
+    }
+
+    /// One line and one log record: the largest rank's resident set beside what training holds and what the
+    /// process held before loading anything.
+    func reportMemory(_ resident: ResidentMemory, budget: MemoryBudget, startup: ResidentMemory?,
+                      console: ConsoleReporter?, log: JSONLinesLog?) {
+        let startupMiB = startup?.bytes.mebibytes
+        console?.note("Memory per rank: resident \(resident.bytes.mebibytes) MiB (peak \(resident.peakBytes.mebibytes)); "
+                      + "training holds \(budget.totalBytes.mebibytes) MiB (dataset \(budget.datasetBytes.mebibytes), "
+                      + "model \(budget.modelBytes.mebibytes), optimizer \(budget.optimizerBytes.mebibytes), one batch's "
+                      + "activations \(budget.activationBytes.mebibytes))"
+                      + (startupMiB.map { "; \($0) MiB before loading data (runtime, MPI)" } ?? ""))
+        var fields: [String: Any] = [
+            "resident_mib": resident.bytes.mebibytes, "peak_resident_mib": resident.peakBytes.mebibytes,
+            "dataset_mib": budget.datasetBytes.mebibytes, "model_mib": budget.modelBytes.mebibytes,
+            "optimizer_mib": budget.optimizerBytes.mebibytes, "activations_mib": budget.activationBytes.mebibytes,
+            "training_total_mib": budget.totalBytes.mebibytes]
+        fields["startup_resident_mib"] = startupMiB
+        log?.record("memory", fields)
     }
 
     /// Rank 0 finds and reads the checkpoint (a file, a directory's newest valid one, or --checkpoint-dir's), checks

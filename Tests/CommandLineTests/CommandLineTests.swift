@@ -64,6 +64,27 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(digest.output.hasPrefix("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"), digest.output)
     }
 
+    func testValidateOnTestMatchesTheFinalTestAndMemoryIsLogged() throws {
+        let fit = try run(["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "2", "--train-samples", "640",
+                           "--validate-on-test", "--early-stopping-patience", "0", "--output", path("v.safetensors.zst"),
+                           "--log", path("v.jsonl")])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        let records = try String(contentsOfFile: path("v.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let epochs = records.filter { $0["event"] as? String == "epoch" }
+        let test = try XCTUnwrap(records.first { $0["event"] as? String == "test" })
+        // The last epoch validated the same weights on the same set as the final test.
+        XCTAssertEqual(epochs.count, 2)
+        XCTAssertEqual(epochs.last?["val_accuracy"] as? Double, test["accuracy"] as? Double)
+        XCTAssertTrue(epochs.allSatisfy { ($0["resident_mib"] as? Double ?? 0) > 0 }, "\(epochs)")
+        let memory = try XCTUnwrap(records.first { $0["event"] as? String == "memory" })
+        let resident = try XCTUnwrap(memory["resident_mib"] as? Double)
+        // 640 training and 10,000 test images: 8.3 MB of bytes, which must be resident.
+        XCTAssertEqual(try XCTUnwrap(memory["dataset_mib"] as? Double), 8.0, accuracy: 0.1)
+        XCTAssertGreaterThan(resident, try XCTUnwrap(memory["training_total_mib"] as? Double))
+    }
+
     func testSameSeedGivesTheSameRun() throws {
         let arguments = ["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "1", "--train-samples", "640",
                          "--validation-split", "0"]
@@ -104,6 +125,7 @@ final class CommandLineTests: BinaryTestCase {
             (["fit", "--batch-size", "0"], "--batch-size"),
             (["fit", "--lr", "0"], "--lr"),
             (["fit", "--validation-split", "1.5"], "--validation-split"),
+            (["fit", "--validation-split", "0.1", "--validate-on-test"], "--validate-on-test"),
             (["fit", "--model", "resnet"], "--model"),
             (["fit", "--optimizer", "adagrad"], "--optimizer"),
             (["fit", "--data", path("no-such-dir"), "--epochs", "1"], "mnist-train download"),

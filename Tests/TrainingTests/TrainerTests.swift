@@ -1,5 +1,6 @@
 import Distributed
 import Engine
+import MNIST
 @testable import Training
 import XCTest
 
@@ -64,5 +65,31 @@ final class TrainerTests: XCTestCase {
                 XCTAssertLessThanOrEqual(shares.map(\.count).max()! - shares.map(\.count).min()!, 1)
             }
         }
+    }
+
+    func testMemoryBudgetCountsEachPartOnce() throws {
+        // Conv2D(4, 3x3) on 28x28x1 -> 26x26x4, Flatten -> 2704, Dense(10): 40 + 27,050 parameters.
+        let model = try Sequential([.conv2D(4, kernelSize: 3), .flatten, .dense(10)], inputShape: [28, 28, 1])
+        let data = Dataset(images: [UInt8](repeating: 0, count: 5 * 784), labels: [UInt8](repeating: 0, count: 5),
+                           rows: 28, columns: 28)
+        let budget = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data, data], localBatch: 3)
+        XCTAssertEqual(budget.datasetBytes, 2 * 5 * 785)
+        XCTAssertEqual(budget.modelBytes, 4 * 2 * 27_090, "values and gradients")
+        XCTAssertEqual(budget.optimizerBytes, 4 * 2 * 27_090, "two slots, as Adam's m and v")
+        // Per sample: conv output 2704 + its columns 676 x 9 + flatten 2704 + dense 10.
+        XCTAssertEqual(budget.activationBytes, 4 * 3 * (2704 + 676 * 9 + 2704 + 10))
+        XCTAssertEqual(budget.totalBytes,
+                       budget.datasetBytes + budget.modelBytes + budget.optimizerBytes + budget.activationBytes)
+    }
+
+    func testResidentMemoryReadsThisProcess() throws {
+        let before = try XCTUnwrap(ResidentMemory.read(), "/proc/self/status is there on Linux")
+        // Touch 64 MiB: the resident set and its peak must grow by most of it.
+        var block = [UInt8](repeating: 1, count: 64 << 20)
+        block[block.count - 1] = 2
+        let after = try XCTUnwrap(ResidentMemory.read())
+        withExtendedLifetime(block) {}
+        XCTAssertGreaterThan(after.bytes - before.bytes, 60 << 20)
+        XCTAssertGreaterThanOrEqual(after.peakBytes, after.bytes)
     }
 }

@@ -1,0 +1,62 @@
+import Engine
+import Foundation
+import MNIST
+
+/// This process's resident set, now and at its peak, from /proc/self/status (VmRSS, VmHWM); nil where the
+/// kernel does not provide it.
+public struct ResidentMemory: Sendable {
+    public let bytes: Int
+    public let peakBytes: Int
+
+    public init(bytes: Int, peakBytes: Int) {
+        self.bytes = bytes
+        self.peakBytes = peakBytes
+    }
+
+    public static func read() -> ResidentMemory? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        // Lines read "VmRSS:     123456 kB".
+        func kibibytes(_ key: String) -> Int? {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return nil }
+            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        }
+        guard let current = kibibytes("VmRSS"), let peak = kibibytes("VmHWM") else { return nil }
+        return ResidentMemory(bytes: current * 1024, peakBytes: peak * 1024)
+    }
+}
+
+/// What one rank holds for training, part by part, to set beside its resident set: the rest is the Swift
+/// runtime, the MPI library and the allocator's slack.
+public struct MemoryBudget: Sendable {
+    /// Images and labels as loaded (UInt8), every set the rank keeps.
+    public let datasetBytes: Int
+    /// Parameter values, their gradients and non-trainable state (BatchNormalization's moving statistics).
+    public let modelBytes: Int
+    public let optimizerBytes: Int
+    /// One local batch's forward pass as kept for backward: every layer's output and each convolution's
+    /// im2col columns.
+    public let activationBytes: Int
+
+    public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
+
+    public init(model: Sequential, optimizerSlots: Int, datasets: [Dataset], localBatch: Int) {
+        datasetBytes = datasets.reduce(0) { $0 + $1.images.count + $1.labels.count }
+        let store = model.store
+        modelBytes = 4 * (store.values.count + store.gradients.count + store.state.count)
+        optimizerBytes = 4 * optimizerSlots * store.values.count
+        var floats = 0
+        for (i, shape) in model.outputShapes.enumerated() {
+            floats += shape.reduce(1, *)
+            // A kernel over an image output is a convolution: one patch row per output position.
+            if shape.count == 3, let kernel = store.view(named: "\(model.layerNames[i])/kernel") {
+                floats += shape.dropLast().reduce(1, *) * kernel.count / shape.last!
+            }
+        }
+        activationBytes = 4 * floats * localBatch
+    }
+}
+
+extension Int {
+    /// Bytes as mebibytes, one decimal.
+    public var mebibytes: Double { (Double(self) / 1_048_576 * 10).rounded() / 10 }
+}
