@@ -5,6 +5,10 @@ the build and the data.
 Every framework trains the same model with the same optimizer, loss and global batch on the same first N
 samples of real MNIST, one epoch, no validation. Peers get one warm-up step first (Keras traces its graph
 there); mnist-train's figure is its whole epoch as its log reports it.
+
+With --time-to-accuracy A, each instead trains convnet on all 60,000 samples from a fresh process and tests
+after every epoch; the figure is the wall clock from launching the process (imports, data loading and MPI
+start-up included) to the end of the first epoch whose test accuracy reaches A.
 """
 import argparse
 import gzip
@@ -26,15 +30,16 @@ PRESETS = {
 }
 
 
-def load_mnist(directory, samples):
+def load_mnist(directory, samples, kind="train"):
     def read(name, offset):
         path = os.path.join(directory, name)
         if os.path.exists(path + ".gz"):
             with gzip.open(path + ".gz", "rb") as f:
                 return np.frombuffer(f.read(), np.uint8, offset=offset)
         return np.fromfile(path, np.uint8, offset=offset)
-    x = read("train-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1)[:samples].astype(np.float32) / 255
-    y = read("train-labels-idx1-ubyte", 8)[:samples].astype(np.int64)
+    prefix = "train" if kind == "train" else "t10k"
+    x = read(f"{prefix}-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1)[:samples].astype(np.float32) / 255
+    y = read(f"{prefix}-labels-idx1-ubyte", 8)[:samples].astype(np.int64)
     return x, y
 
 
@@ -66,8 +71,9 @@ def torch_optimizer(parameters, name, lr):
     return torch.optim.SGD(parameters, lr=lr)
 
 
-def torch_train(preset, x, y, rank=0, world=1):
-    """One epoch over (x, y) in global batches; with world > 1 this rank takes its slice of every batch."""
+def torch_train(preset, x, y, rank=0, world=1, after_epoch=None):
+    """Epochs over (x, y) in global batches, one unless `after_epoch(model, epoch)` asks for more by returning
+    True; with world > 1 this rank takes its slice of every batch. Returns the first epoch's samples/s."""
     import torch
     torch.manual_seed(0)
     batch, optimizer_name, lr, _ = PRESETS[preset]
@@ -78,7 +84,7 @@ def torch_train(preset, x, y, rank=0, world=1):
     images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     labels = torch.from_numpy(y)
     loss_function = torch.nn.CrossEntropyLoss()
-    permutation = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
 
     def step(indices):
         part = indices[rank::world]
@@ -86,15 +92,29 @@ def torch_train(preset, x, y, rank=0, world=1):
         loss_function(model(images[part]), labels[part]).backward()
         optimizer.step()
 
-    step(permutation[:batch])  # warm-up
-    if world > 1:
-        torch.distributed.barrier()
-    start = time.perf_counter()
-    for begin in range(0, len(x), batch):
-        step(permutation[begin:begin + batch])
-    if world > 1:
-        torch.distributed.barrier()
-    return len(x) / (time.perf_counter() - start)
+    step(torch.randperm(len(x), generator=generator)[:batch])  # warm-up
+    rate, epoch = None, 0
+    while True:
+        permutation = torch.randperm(len(x), generator=generator)
+        if world > 1:
+            torch.distributed.barrier()
+        start = time.perf_counter()
+        for begin in range(0, len(x), batch):
+            step(permutation[begin:begin + batch])
+        if world > 1:
+            torch.distributed.barrier()
+        rate = rate or len(x) / (time.perf_counter() - start)
+        epoch += 1
+        if after_epoch is None or not after_epoch(model, epoch):
+            return rate
+
+
+def torch_test_accuracy(model, test):
+    import torch
+    x, y = test
+    with torch.no_grad():
+        predictions = model(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).argmax(1).numpy()
+    return float((predictions == y).mean())
 
 
 def torch_threads(preset, x, y, threads):
@@ -103,29 +123,47 @@ def torch_threads(preset, x, y, threads):
     return torch_train(preset, x, y)
 
 
-def torch_ddp_worker(rank, world, preset, x, y, result_path):
+def torch_ddp_worker(rank, world, preset, x, y, result_path, after_epoch=None):
     import torch
     torch.set_num_threads(1)
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    rate = torch_train(preset, x, y, rank, world)
+    rate = torch_train(preset, x, y, rank, world, after_epoch)
     if rank == 0:
         with open(result_path, "w") as f:
             f.write(str(rate))
     torch.distributed.destroy_process_group()
 
 
-def torch_ddp(preset, x, y, world):
+def torch_ddp(preset, x, y, world, after_epoch=None):
     import torch.multiprocessing
     os.environ["MASTER_PORT"] = str(29500 + os.getpid() % 1000)
     with tempfile.NamedTemporaryFile("r") as result:
-        torch.multiprocessing.spawn(torch_ddp_worker, args=(world, preset, x, y, result.name), nprocs=world)
+        torch.multiprocessing.spawn(torch_ddp_worker, args=(world, preset, x, y, result.name, after_epoch),
+                                    nprocs=world)
         return float(open(result.name).read())
+
+
+class DDPTestEveryEpoch:
+    """after_epoch for DDP: rank 0 tests and reports, then tells every rank whether to go on."""
+
+    def __init__(self, test, target, max_epochs):
+        self.test, self.target, self.max_epochs = test, target, max_epochs
+
+    def __call__(self, model, epoch):
+        import torch
+        go_on = torch.zeros(1)
+        if torch.distributed.get_rank() == 0:
+            accuracy = torch_test_accuracy(model.module, self.test)
+            report_epoch(epoch, accuracy)
+            go_on[0] = float(accuracy < self.target and epoch < self.max_epochs)
+        torch.distributed.broadcast(go_on, 0)
+        return bool(go_on[0])
 
 
 # ---- Keras ---------------------------------------------------------------------------------------------------
 
-def keras_train(preset, x, y):
+def keras_train(preset, x, y, after_epoch=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from keras import layers as L
@@ -150,9 +188,14 @@ def keras_train(preset, x, y):
     model.compile(optimizer=optimizer, loss="categorical_crossentropy" if loss == "categorical"
                   else "sparse_categorical_crossentropy")
     model.train_on_batch(x[:batch], targets[:batch])  # warm-up: traces the graph
-    start = time.perf_counter()
-    model.fit(x, targets, batch_size=batch, epochs=1, verbose=0, shuffle=True)
-    return len(x) / (time.perf_counter() - start)
+    rate, epoch = None, 0
+    while True:
+        start = time.perf_counter()
+        model.fit(x, targets, batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        rate = rate or len(x) / (time.perf_counter() - start)
+        epoch += 1
+        if after_epoch is None or not after_epoch(model, epoch):
+            return rate
 
 
 # ---- mnist-train ---------------------------------------------------------------------------------------------
@@ -171,6 +214,78 @@ def ours(preset, binary, data, samples, ranks):
         return epochs[-1]["samples_per_second"]
 
 
+# ---- time to accuracy ----------------------------------------------------------------------------------------
+
+def report_epoch(epoch, accuracy):
+    print(json.dumps({"epoch": epoch, "accuracy": accuracy, "time": time.time()}), flush=True)
+
+
+def time_to_accuracy_worker(framework, data, target, max_epochs):
+    """Runs in a fresh process: convnet until its test accuracy reaches `target`, one JSON line per epoch."""
+    x, y = load_mnist(data, 60000)
+    test = load_mnist(data, 10000, kind="test")
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(2)
+
+        def after_epoch(model, epoch):
+            accuracy = torch_test_accuracy(model, test)
+            report_epoch(epoch, accuracy)
+            return accuracy < target and epoch < max_epochs
+        torch_train("convnet", x, y, after_epoch=after_epoch)
+    elif framework == "ddp":
+        torch_ddp("convnet", x, y, 2, DDPTestEveryEpoch(test, target, max_epochs))
+    else:
+        def after_epoch(model, epoch):
+            accuracy = float((model.predict(test[0], batch_size=500, verbose=0).argmax(1) == test[1]).mean())
+            report_epoch(epoch, accuracy)
+            return accuracy < target and epoch < max_epochs
+        keras_train("convnet", x, y, after_epoch)
+
+
+def time_to_accuracy(framework, arguments):
+    """Seconds from launch to the first epoch at or above the target, or None; and that epoch."""
+    start = time.time()
+    if framework == "ours":
+        with tempfile.TemporaryDirectory() as directory:
+            log = os.path.join(directory, "log.jsonl")
+            command = ["mpirun", "-np", "2", "--oversubscribe", "--mca", "pml", "ob1", "--mca", "btl",
+                       "self,vader,tcp"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
+            command += [arguments.binary, "fit", "--model", "convnet", "--data", arguments.data, "--epochs",
+                        str(arguments.max_epochs), "--validate-on-test", "--early-stopping-patience", "0",
+                        "--progress", "epochs", "--log", log, "--output", os.path.join(directory, "m.safetensors.zst")]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            with open(log) as f:
+                epochs = [{"epoch": r["epoch"], "accuracy": r["val_accuracy"], "time": r["wall_time"]}
+                          for r in map(json.loads, f) if r.get("event") == "epoch"]
+    else:
+        output = subprocess.run([sys.executable, __file__, "--worker", framework, "--data", arguments.data,
+                                 "--binary", arguments.binary, "--time-to-accuracy", str(arguments.time_to_accuracy),
+                                 "--max-epochs", str(arguments.max_epochs)], check=True, capture_output=True,
+                                text=True).stdout
+        epochs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    reached = next((e for e in epochs if e["accuracy"] >= arguments.time_to_accuracy), None)
+    print(f"{framework}: " + ", ".join(f"epoch {e['epoch']} {100 * e['accuracy']:.2f}% at {e['time'] - start:.0f} s"
+                                      for e in epochs), file=sys.stderr, flush=True)
+    return (reached["time"] - start, reached["epoch"]) if reached else (None, len(epochs))
+
+
+def print_time_to_accuracy(arguments):
+    names = {"ours": "mnist-train, 2 ranks", "torch": "PyTorch, 2 threads", "ddp": "PyTorch DDP gloo, 2 ranks",
+             "keras": "Keras/TensorFlow"}
+    print(f"| convnet to {100 * arguments.time_to_accuracy:.1f}% test accuracy | seconds (start-up included) | epochs |")
+    print("|---|---|---|")
+    rows = []
+    for framework, name in names.items():
+        seconds, epochs = time_to_accuracy(framework, arguments)
+        rows.append({"framework": name, "seconds": seconds, "epochs": epochs})
+        shown = f"{seconds:.0f}" if seconds is not None else f"not reached in {epochs} epochs"
+        print(f"| {name} | {shown} | {epochs} |", flush=True)
+    if arguments.json:
+        with open(arguments.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
@@ -178,7 +293,15 @@ def main():
     parser.add_argument("--samples", type=int, default=60000)
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--time-to-accuracy", type=float, help="measure convnet's time to this test accuracy")
+    parser.add_argument("--max-epochs", type=int, default=8, help="give up after this many epochs")
+    parser.add_argument("--worker", choices=["torch", "ddp", "keras"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.worker:
+        return time_to_accuracy_worker(arguments.worker, arguments.data, arguments.time_to_accuracy,
+                                       arguments.max_epochs)
+    if arguments.time_to_accuracy:
+        return print_time_to_accuracy(arguments)
 
     x, y = load_mnist(arguments.data, arguments.samples)
     rows = []
