@@ -53,6 +53,9 @@ struct Fit: ParsableCommand {
     @Option(help: "Checkpoints to keep (besides the best with --save-best).") var keepCheckpoints = 3
     @Flag(help: "Keep the checkpoint with the best val_loss (loss without validation) as well.") var saveBest = false
     @Option(help: "zstd level of checkpoints and the saved model (1-19).") var compressionLevel: Int32 = 3
+    @Option(help: ArgumentHelp("End the job when a collective waits this long for the other ranks (a host down or "
+                               + "cut off); 0: wait forever.", valueName: "seconds"))
+    var stallTimeout: Double = defaultStallTimeout
     @Option(help: ArgumentHelp("Continue from a checkpoint: alone, the newest in --checkpoint-dir; or a checkpoint file, "
                                + "or a checkpoint directory.", valueName: "file|dir"))
     var resume: String?
@@ -85,6 +88,7 @@ struct Fit: ParsableCommand {
         if logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
         if checkpointEverySteps < 0 { throw ValidationError("--checkpoint-every-steps must be 0 or more") }
         if keepCheckpoints < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if !(stallTimeout >= 0) { throw ValidationError("--stall-timeout must be 0 or more seconds") }
         if !(1...19).contains(compressionLevel) { throw ValidationError("--compression-level must be in 1-19") }
         if resume == Self.newestInCheckpointDirectory && checkpointDir == nil {
             throw ValidationError("--resume without a file needs --checkpoint-dir to find the newest checkpoint in")
@@ -119,7 +123,7 @@ struct Fit: ParsableCommand {
     }
 
     func run() throws {
-        try runOnEveryRank(train)
+        try runOnEveryRank(stallTimeout: stallTimeout, train)
     }
 
     func train(_ communicator: any Communicator) throws {

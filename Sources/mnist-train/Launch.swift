@@ -3,12 +3,14 @@ import Foundation
 
 /// Runs a command's body on every rank of the job: with MPI when started by an MPI launcher, else as a world of
 /// one. MPI is initialized once here and finalized once on success. On any rank, an error prints one line naming
-/// the rank and host, then ends the whole job (MPI_Abort): no rank is left waiting in a collective.
-func runOnEveryRank(_ body: (any Communicator) throws -> Void) throws {
+/// the rank and host, then ends the whole job (MPI_Abort): no rank is left waiting in a collective. Nor is one
+/// left waiting for a peer that stopped answering: a collective that waits `stallTimeout` seconds ends the job.
+func runOnEveryRank(stallTimeout: Double = defaultStallTimeout, _ body: (any Communicator) throws -> Void) throws {
     guard MPICommunicator.isLaunchedByMPI else { return try body(SingleProcess()) }
     let communicator = MPICommunicator()
     do {
-        try body(communicator)
+        try body(communicator.size > 1 && stallTimeout > 0
+                     ? StallWatchdog(communicator, timeout: stallTimeout) : communicator)
         communicator.finalize()
     } catch {
         if communicator.size == 1 {
@@ -19,6 +21,10 @@ func runOnEveryRank(_ body: (any Communicator) throws -> Void) throws {
         communicator.abort(code: 1)
     }
 }
+
+/// Seconds a collective may wait for the other ranks. Rank 0 writing a checkpoint holds the others at a barrier
+/// for well under a second with these models; two minutes leaves room for slow shared storage.
+let defaultStallTimeout: Double = 120
 
 /// This process's rank as its launcher announced it, known before MPI starts (0 without a launcher).
 var launcherRank: Int {

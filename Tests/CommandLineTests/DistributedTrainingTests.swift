@@ -88,6 +88,31 @@ final class DistributedTrainingTests: BinaryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.safetensors.zst")))
     }
 
+    func testRankThatStopsAnsweringEndsTheJobAfterTheStallTimeout() throws {
+        // SIGSTOP leaves a rank alive but silent, as a hung host would: the launcher sees nothing wrong, so the
+        // others' watchdog must end the job.
+        let log = path("stalled.jsonl")
+        let stoppedAt = Clock()
+        let result = try run(["fit", "--model", "convnet", "--data", dataDirectory, "--epochs", "3", "--log", log,
+                              "--log-every", "5", "--stall-timeout", "5", "--output", path("never.safetensors.zst")],
+                             ranks: 2, timeout: 240) { mpirun in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"step\"") ?? false) {
+                usleep(100_000)
+            }
+            let pid = mpirun.processIdentifier
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            if let rank = children.split(separator: " ").compactMap({ Int32($0) }).last {
+                stoppedAt.mark()
+                kill(rank, SIGSTOP)
+            }
+        }
+        let stopTime = try XCTUnwrap(stoppedAt.time, "no rank was found to stop")
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(stopTime), 30, "5 s of stall timeout, then the job must end")
+        XCTAssertTrue(result.error.contains("rank 0 (") && result.error.contains("allreduce has waited"), result.error)
+    }
+
     func testErrorOnOneRankEndsTheJobAndNamesTheRank() throws {
         // MPMD launch: rank 1 alone is given a data directory that does not exist.
         let common = ["fit", "--model", "convnet", "--epochs", "1"]
