@@ -10,7 +10,7 @@ swift build -c release
 binary=.build/release/mnist-train
 "$binary" download
 
-mpirun=(mpirun -np "${RANKS:-2}" --oversubscribe --mca pml ob1 --mca btl self,vader,tcp)
+mpirun=(mpirun -np "${RANKS:-2}" --oversubscribe --mca pml ob1 --mca btl "self,vader,tcp")
 # Open MPI refuses to run as root unless told to; containers often run as root.
 [ "$(id -u)" -ne 0 ] || mpirun+=(--allow-run-as-root)
 # Under mpirun every rank sees a terminal, so ask for the progress bar only when this script has one.

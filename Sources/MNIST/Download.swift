@@ -72,15 +72,17 @@ public struct MNISTDownloader: Sendable {
         return SHA256.hex(bytes) == expected.sha256
     }
 
-    /// Writes through a temporary file and a rename, so a file of that name is always whole.
+    /// Writes through a temporary file of this process and rename(2), which replaces the target atomically: a file
+    /// of that name is always whole, even when several processes on a node download into one directory at once.
     private func write(_ bytes: [UInt8], as name: String) throws {
         let path = (directory as NSString).appendingPathComponent(name)
-        let temporary = path + ".partial"
+        let temporary = path + ".partial-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
             throw DataError("cannot write \(temporary): check that \(directory) is writable")
         }
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        guard rename(temporary, path) == 0 else {
+            throw DataError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     @Sendable

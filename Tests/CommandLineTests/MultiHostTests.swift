@@ -4,21 +4,21 @@ import XCTest
 
 /// Three hosts made on this machine from network namespaces (Tests/MultiHost/hosts.sh), each with its own
 /// address; mpirun starts a rank in each through a launch agent instead of ssh, and the ranks talk TCP between
-/// those addresses, as on a cluster. Skipped, with the reason, where namespaces cannot be made (not root).
+/// those addresses, as on a cluster, with deploy/hosts/mpirun-tcp.sh's settings. Skipped, with the reason, where
+/// namespaces cannot be made (not root).
 final class MultiHostTests: BinaryTestCase {
     static let scripts = repository.appendingPathComponent("Tests/MultiHost").path
     static let hosts = scripts + "/hosts.sh"
 
-    /// mpirun across the namespace hosts, with the settings deploy/hostfile.example recommends for TCP clusters.
-    func mpirun(hostCount: Int, ranks: Int) throws -> [String] {
+    /// `fit` across the namespace hosts through deploy/hosts/mpirun-tcp.sh, the documented TCP settings, with
+    /// the launch agent in place of ssh; the arguments that follow go to fit.
+    func fitAcrossHosts(_ hostCount: Int) throws -> [String] {
         let hostfile = path("hostfile-\(hostCount)")
         try (1...hostCount).map { "10.78.0.\($0) slots=1\n" }.joined().write(toFile: hostfile, atomically: true, encoding: .utf8)
-        return ["OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "mpirun", "--hostfile", hostfile,
-                "-np", String(ranks), "--mca", "plm_rsh_agent", Self.scripts + "/launch-agent.sh",
-                "--mca", "plm_rsh_no_tree_spawn", "1", "--mca", "pml", "ob1", "--mca", "btl", "self,tcp",
-                "--mca", "btl_tcp_if_include", "10.78.0.0/24", "--mca", "oob_tcp_if_include", "10.78.0.0/24",
-                "--mca", "oob_tcp_keepalive_time", "10", "--mca", "oob_tcp_keepalive_intvl", "2",
-                "--mca", "oob_tcp_keepalive_probes", "3", Self.binary]
+        return ["OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                "OMPI_MCA_plm_rsh_agent=\(Self.scripts)/launch-agent.sh", "OMPI_MCA_plm_rsh_no_tree_spawn=1",
+                "MNIST_TRAIN=\(Self.binary)", "MNIST_DIR=\(dataDirectory)",
+                Self.repository.appendingPathComponent("deploy/hosts/mpirun-tcp.sh").path, hostfile, "10.78.0.0/24"]
     }
 
     override func setUpWithError() throws {
@@ -38,12 +38,11 @@ final class MultiHostTests: BinaryTestCase {
     func testOneEpochAcrossThreeHostsThenAHostIsCutOffAndTheRestResume() throws {
         // One epoch of convnet on 3 hosts gives the model 3 ranks give on one host, bit for bit: same global
         // batches, same reduction order; only the transport differs.
-        let common = ["fit", "--model", "convnet", "--data", dataDirectory, "--progress", "epochs"]
+        let common = ["--model", "convnet", "--data", dataDirectory]
         let fit = common + ["--epochs", "1"]
-        let single = try run(fit + ["--output", path("single.safetensors.zst")], ranks: 3, timeout: 600)
+        let single = try run(["fit"] + fit + ["--output", path("single.safetensors.zst")], ranks: 3, timeout: 600)
         XCTAssertEqual(single.status, 0, single.error)
-        let multi = try launch(try mpirun(hostCount: 3, ranks: 3) + fit + ["--output", path("multi.safetensors.zst")],
-                               timeout: 600)
+        let multi = try launch(try fitAcrossHosts(3) + fit + ["--output", path("multi.safetensors.zst")], timeout: 600)
         XCTAssertEqual(multi.status, 0, multi.error)
         let accuracy = try XCTUnwrap(multi.output.firstMatch(of: /test accuracy ([0-9.]+)%/), multi.output)
         XCTAssertGreaterThanOrEqual(Double(accuracy.1)!, 98, multi.output)
@@ -56,7 +55,7 @@ final class MultiHostTests: BinaryTestCase {
         let cutAt = Clock()
         let training = common + ["--epochs", "2", "--train-samples", "12800", "--checkpoint-dir", checkpoints,
                                           "--checkpoint-every-steps", "50", "--output", path("never.safetensors.zst")]
-        let cut = try launch(try mpirun(hostCount: 3, ranks: 3) + training, timeout: 300) { _ in
+        let cut = try launch(try fitAcrossHosts(3) + training, timeout: 300) { _ in
             let deadline = Date().addingTimeInterval(120)
             while Date() < deadline, !FileManager.default.fileExists(atPath: checkpoints + "/latest") { usleep(100_000) }
             cutAt.mark()
@@ -69,9 +68,8 @@ final class MultiHostTests: BinaryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.safetensors.zst")))
 
         // The two hosts left resume from the last checkpoint and finish.
-        let resumed = try launch(try mpirun(hostCount: 2, ranks: 2) + ["fit", "--resume", "--checkpoint-dir", checkpoints,
-                                 "--data", dataDirectory, "--train-samples", "12800", "--progress", "epochs",
-                                 "--output", path("resumed.safetensors.zst")], timeout: 300)
+        let resumed = try launch(try fitAcrossHosts(2) + ["--resume", "--checkpoint-dir", checkpoints, "--data", dataDirectory,
+                                 "--train-samples", "12800", "--output", path("resumed.safetensors.zst")], timeout: 300)
         XCTAssertEqual(resumed.status, 0, resumed.error)
         XCTAssertTrue(resumed.output.contains("Resuming \(checkpoints)/ckpt-"), resumed.output)
         XCTAssertTrue(resumed.output.contains("saved by 3 ranks, this job has 2"), resumed.output)

@@ -77,7 +77,7 @@ struct ModelBench: ParsableCommand {
 
         let report = ModelBenchReport(
             model: model.rawValue, ranks: communicator.size, globalBatch: globalBatch, steps: steps,
-            fmaPeakGigaflops: peak,
+            gradientBytes: 4 * network.store.gradients.count, fmaPeakGigaflops: peak,
             layers: network.layerNames.indices.map { i in
                 let flops = gemmFlops(of: network, layer: i, rows: indices.count)
                 let (forward, backward) = (layerSeconds[i], layerSeconds[network.layerNames.count + i])
@@ -125,6 +125,8 @@ struct ModelBenchReport: Encodable {
     let ranks: Int
     let globalBatch: Int
     let steps: Int
+    /// What each step's allreduce sums.
+    let gradientBytes: Int
     let fmaPeakGigaflops: Double
     let layers: [Layer]
     let samplesPerSecond: Double
