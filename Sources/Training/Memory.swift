@@ -33,8 +33,8 @@ public struct MemoryBudget: Sendable {
     /// Parameter values, their gradients and non-trainable state (BatchNormalization's moving statistics).
     public let modelBytes: Int
     public let optimizerBytes: Int
-    /// One local batch's forward pass as kept for backward: every layer's output and each convolution's
-    /// im2col columns.
+    /// One local batch's forward pass as kept for backward: every layer's output, and each convolution's im2col
+    /// columns for the slice of samples it works on at a time.
     public let activationBytes: Int
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
@@ -44,15 +44,17 @@ public struct MemoryBudget: Sendable {
         let store = model.store
         modelBytes = 4 * (store.values.count + store.gradients.count + store.state.count)
         optimizerBytes = 4 * optimizerSlots * store.values.count
-        var floats = 0
+        var floats = 0, columns = 0
         for (i, shape) in model.outputShapes.enumerated() {
             floats += shape.reduce(1, *)
             // A kernel over an image output is a convolution: one patch row per output position.
             if shape.count == 3, let kernel = store.view(named: "\(model.layerNames[i])/kernel") {
-                floats += shape.dropLast().reduce(1, *) * kernel.count / shape.last!
+                let columnsPerSample = shape.dropLast().reduce(1, *) * kernel.count / shape.last!
+                columns += columnsPerSample
+                    * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: localBatch)
             }
         }
-        activationBytes = 4 * floats * localBatch
+        activationBytes = 4 * (floats * localBatch + columns)
     }
 }
 

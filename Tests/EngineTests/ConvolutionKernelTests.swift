@@ -93,4 +93,33 @@ final class ConvolutionKernelTests: XCTestCase {
             XCTAssertEqual(fastArgmax, referenceArgmax, "case \(index)")
         }
     }
+
+    func testConv2DInSlicesEqualsSampleBySample() throws {
+        // 12x12x32 input, 5x5 kernel, 64 filters: 205 KiB of im2col columns per sample, so Conv2D works through
+        // 23 samples as 10 + 10 + 3; one sample at a time is one slice. Output, weight gradient (summed over
+        // the samples) and input gradient must agree.
+        let model = try Sequential([.conv2D(64, kernelSize: 5, activation: .relu), .flatten], inputShape: [12, 12, 32],
+                                   seed: 5)
+        let batch = 23, inputSize = 12 * 12 * 32
+        let x = randomTensor([batch, 12, 12, 32], seed: 8)
+        let upstream = randomTensor([batch, 8 * 8 * 64], seed: 9)
+        model.store.zeroGradients()
+        let y = model.forward(x, training: true)
+        let dx = model.backward(upstream)
+        let kernelGradient = Array(model.store.gradients)
+
+        model.store.zeroGradients()
+        for n in 0..<batch {
+            let sample = Tensor(shape: [1, 12, 12, 32], scalars: Array(x.scalars[n * inputSize..<(n + 1) * inputSize]))
+            let yn = model.forward(sample, training: true)
+            XCTAssertEqual(yn.scalars, Array(y.scalars[n * 4096..<(n + 1) * 4096]), "output of sample \(n)")
+            let dxn = model.backward(Tensor(shape: [1, 4096], scalars: Array(upstream.scalars[n * 4096..<(n + 1) * 4096])))
+            for (a, b) in zip(dxn.scalars, dx.scalars[n * inputSize..<(n + 1) * inputSize]) {
+                XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "input gradient of sample \(n)")
+            }
+        }
+        for (a, b) in zip(Array(model.store.gradients), kernelGradient) {
+            XCTAssertEqual(a, b, accuracy: 1e-3 * max(1, abs(b)), "weight gradient")
+        }
+    }
 }

@@ -80,6 +80,9 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(budget.activationBytes, 4 * 3 * (2704 + 676 * 9 + 2704 + 10))
         XCTAssertEqual(budget.totalBytes,
                        budget.datasetBytes + budget.modelBytes + budget.optimizerBytes + budget.activationBytes)
+        // 200 samples: the columns are held for one slice, 86 samples of 24,336 bytes (2 MiB).
+        let large = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data], localBatch: 200)
+        XCTAssertEqual(large.activationBytes, 4 * (200 * (2704 + 2704 + 10) + 86 * 676 * 9))
     }
 
     func testResidentMemoryReadsThisProcess() throws {

@@ -24,7 +24,8 @@ public func windowOutput(input: Int, window: Int, stride: Int, padding: Padding)
 
 /// Where every window of a 2-D sliding operation (convolution or pooling) falls on an NHWC input.
 public struct WindowGeometry: Equatable, Sendable {
-    public let batch: Int, inputHeight: Int, inputWidth: Int, channels: Int
+    public private(set) var batch: Int
+    public let inputHeight: Int, inputWidth: Int, channels: Int
     public let windowHeight: Int, windowWidth: Int, strideHeight: Int, strideWidth: Int
     public let outputHeight: Int, outputWidth: Int, padTop: Int, padLeft: Int
 
@@ -43,6 +44,16 @@ public struct WindowGeometry: Equatable, Sendable {
         (outputWidth, padLeft) = windowOutput(input: inputWidth, window: windowWidth, stride: strideWidth,
                                               padding: padding)
     }
+
+    /// The same windows over `count` samples, for working through a batch a slice at a time.
+    public func withBatch(_ count: Int) -> WindowGeometry {
+        var slice = self
+        slice.batch = count
+        return slice
+    }
+
+    /// Values of one input sample.
+    public var inputSize: Int { inputHeight * inputWidth * channels }
 
     /// Rows of the im2col matrix: one per output pixel.
     public var outputPixels: Int { batch * outputHeight * outputWidth }
