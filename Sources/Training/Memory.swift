@@ -48,8 +48,8 @@ public struct MemoryBudget: Sendable {
         for (i, shape) in model.outputShapes.enumerated() {
             floats += shape.reduce(1, *)
             // A kernel over an image output is a convolution: one patch row per output position.
-            if shape.count == 3, let kernel = store.view(named: "\(model.layerNames[i])/kernel") {
-                let columnsPerSample = shape.dropLast().reduce(1, *) * kernel.count / shape.last!
+            if shape.count == 3, let gemm = model.gemmShape(ofLayer: i) {
+                let columnsPerSample = gemm.positions * gemm.depth
                 columns += columnsPerSample
                     * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: localBatch)
             }

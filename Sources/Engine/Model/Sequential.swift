@@ -122,6 +122,15 @@ public final class Sequential {
     /// Where training's backward pass stops: layers before it have no weights, so no gradient is needed there.
     public var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
 
+    /// The GEMM a layer with a kernel (Conv2D over its im2col columns, Dense) runs for one sample: `positions`
+    /// rows (output pixels, or 1), each of `depth` inputs (the kernel's patch, or the input features), times
+    /// `outputs` columns. nil for layers without a kernel.
+    public func gemmShape(ofLayer index: Int) -> (positions: Int, depth: Int, outputs: Int)? {
+        guard let kernel = store.view(named: "\(layerNames[index])/kernel") else { return nil }
+        let outputs = outputShapes[index].last!
+        return (outputShapes[index].dropLast().reduce(1, *), kernel.count / outputs, outputs)
+    }
+
     /// Class probabilities (or raw outputs when the model does not end in softmax), in inference mode.
     public func predict(_ input: Tensor) -> Tensor {
         var y = forward(input, training: false)

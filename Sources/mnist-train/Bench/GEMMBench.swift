@@ -44,12 +44,7 @@ struct GEMMShape {
 /// output positions of the batch, its depth the kernel's patch (or input features), its width the outputs.
 func gemmShapes(of model: Sequential, batch: Int) -> [GEMMShape] {
     let layers = model.layerNames.indices.compactMap { i -> (String, Int, Int, Int)? in
-        guard let kernel = model.store.views.first(where: { $0.name == "\(model.layerNames[i])/kernel" }) else {
-            return nil
-        }
-        let outputs = model.outputShapes[i].last!
-        let positions = model.outputShapes[i].dropLast().reduce(1, *)
-        return (model.layerNames[i], batch * positions, kernel.count / outputs, outputs)
+        model.gemmShape(ofLayer: i).map { (model.layerNames[i], batch * $0.positions, $0.depth, $0.outputs) }
     }
     return layers.flatMap { name, rows, inputs, outputs in
         [GEMMShape(name: "\(name) forward", transposeA: false, transposeB: false, m: rows, n: outputs, k: inputs),

@@ -103,11 +103,8 @@ struct ModelBench: ParsableCommand {
 /// 2·(output positions)·(kernel size); backward is that again for the weight gradient and again for the input
 /// gradient, which training skips for the first layer with weights.
 private func gemmFlops(of model: Sequential, layer: Int, rows: Int) -> Double {
-    guard let kernel = model.store.views.first(where: { $0.name == "\(model.layerNames[layer])/kernel" }) else {
-        return 0
-    }
-    let positions = model.outputShapes[layer].dropLast().reduce(1, *)
-    let forward = 2 * Double(rows * positions * kernel.count)
+    guard let shape = model.gemmShape(ofLayer: layer) else { return 0 }
+    let forward = 2 * Double(rows * shape.positions * shape.depth * shape.outputs)
     return forward * (layer == model.firstLayerWithWeights ? 2 : 3)
 }
 
