@@ -64,12 +64,14 @@ final class DistributedTrainingTests: BinaryTestCase {
         XCTAssertEqual(Array(a.store.values), Array(b.store.values))
     }
 
-    func testKilledRankEndsTheWholeJobPromptly() throws {
-        let log = path("killed.jsonl")
-        let killedAt = Clock()
+    /// Trains convnet on 2 ranks and, once the log shows a step, sends `signal` to the last rank mpirun started;
+    /// returns the job's result and when the signal went out.
+    func runSignallingARank(_ signal: Int32, extraArguments: [String] = []) throws -> (Result, Date) {
+        let log = path("signalled.jsonl")
+        let signalledAt = Clock()
         let result = try run(["fit", "--model", "convnet", "--data", dataDirectory, "--epochs", "3", "--log", log,
-                              "--log-every", "5", "--output", path("never.safetensors.zst")], ranks: 2, timeout: 240) { mpirun in
-            // Once training is under way, SIGKILL the last rank mpirun started.
+                              "--log-every", "5", "--output", path("never.safetensors.zst")] + extraArguments,
+                             ranks: 2, timeout: 240) { mpirun in
             let deadline = Date().addingTimeInterval(120)
             while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"step\"") ?? false) {
                 usleep(100_000)
@@ -77,11 +79,15 @@ final class DistributedTrainingTests: BinaryTestCase {
             let pid = mpirun.processIdentifier
             let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
             if let rank = children.split(separator: " ").compactMap({ Int32($0) }).last {
-                killedAt.mark()
-                kill(rank, SIGKILL)
+                signalledAt.mark()
+                kill(rank, signal)
             }
         }
-        let killTime = try XCTUnwrap(killedAt.time, "no rank was found to kill")
+        return (result, try XCTUnwrap(signalledAt.time, "no rank was found to signal"))
+    }
+
+    func testKilledRankEndsTheWholeJobPromptly() throws {
+        let (result, killTime) = try runSignallingARank(SIGKILL)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(killTime), 30, "the job must end within seconds of a rank's death")
         XCTAssertTrue(result.error.contains("signal 9") || result.error.contains("killed"), result.error)
@@ -91,23 +97,7 @@ final class DistributedTrainingTests: BinaryTestCase {
     func testRankThatStopsAnsweringEndsTheJobAfterTheStallTimeout() throws {
         // SIGSTOP leaves a rank alive but silent, as a hung host would: the launcher sees nothing wrong, so the
         // others' watchdog must end the job.
-        let log = path("stalled.jsonl")
-        let stoppedAt = Clock()
-        let result = try run(["fit", "--model", "convnet", "--data", dataDirectory, "--epochs", "3", "--log", log,
-                              "--log-every", "5", "--stall-timeout", "5", "--output", path("never.safetensors.zst")],
-                             ranks: 2, timeout: 240) { mpirun in
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"step\"") ?? false) {
-                usleep(100_000)
-            }
-            let pid = mpirun.processIdentifier
-            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-            if let rank = children.split(separator: " ").compactMap({ Int32($0) }).last {
-                stoppedAt.mark()
-                kill(rank, SIGSTOP)
-            }
-        }
-        let stopTime = try XCTUnwrap(stoppedAt.time, "no rank was found to stop")
+        let (result, stopTime) = try runSignallingARank(SIGSTOP, extraArguments: ["--stall-timeout", "5"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(stopTime), 30, "5 s of stall timeout, then the job must end")
         XCTAssertTrue(result.error.contains("rank 0 (") && result.error.contains("allreduce has waited"), result.error)
