@@ -200,18 +200,23 @@ def keras_train(preset, x, y, after_epoch=None):
 
 # ---- mnist-train ---------------------------------------------------------------------------------------------
 
-def ours(preset, binary, data, samples, ranks):
+def fit_epochs(binary, data, ranks, arguments):
+    """Runs `mnist-train fit` on `ranks` MPI ranks with `arguments` and returns its log's epoch records."""
     with tempfile.TemporaryDirectory() as directory:
         log = os.path.join(directory, "log.jsonl")
         command = ["mpirun", "-np", str(ranks), "--oversubscribe", "--mca", "pml", "ob1",
                    "--mca", "btl", "self,vader,tcp"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
-        command += [binary, "fit", "--model", preset, "--data", data, "--epochs", "1", "--train-samples",
-                    str(samples), "--validation-split", "0", "--early-stopping-patience", "0", "--progress",
-                    "epochs", "--log", log, "--output", os.path.join(directory, "model.safetensors.zst")]
+        command += [binary, "fit", "--data", data, "--early-stopping-patience", "0", "--progress", "epochs",
+                    "--log", log, "--output", os.path.join(directory, "model.safetensors.zst")] + arguments
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         with open(log) as f:
-            epochs = [r for r in map(json.loads, f) if r.get("event") == "epoch"]
-        return epochs[-1]["samples_per_second"]
+            return [r for r in map(json.loads, f) if r.get("event") == "epoch"]
+
+
+def ours(preset, binary, data, samples, ranks):
+    epochs = fit_epochs(binary, data, ranks, ["--model", preset, "--epochs", "1", "--train-samples", str(samples),
+                                              "--validation-split", "0"])
+    return epochs[-1]["samples_per_second"]
 
 
 # ---- time to accuracy ----------------------------------------------------------------------------------------
@@ -247,17 +252,9 @@ def time_to_accuracy(framework, arguments):
     """Seconds from launch to the first epoch at or above the target, or None; and that epoch."""
     start = time.time()
     if framework == "ours":
-        with tempfile.TemporaryDirectory() as directory:
-            log = os.path.join(directory, "log.jsonl")
-            command = ["mpirun", "-np", "2", "--oversubscribe", "--mca", "pml", "ob1", "--mca", "btl",
-                       "self,vader,tcp"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
-            command += [arguments.binary, "fit", "--model", "convnet", "--data", arguments.data, "--epochs",
-                        str(arguments.max_epochs), "--validate-on-test", "--early-stopping-patience", "0",
-                        "--progress", "epochs", "--log", log, "--output", os.path.join(directory, "m.safetensors.zst")]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            with open(log) as f:
-                epochs = [{"epoch": r["epoch"], "accuracy": r["val_accuracy"], "time": r["wall_time"]}
-                          for r in map(json.loads, f) if r.get("event") == "epoch"]
+        records = fit_epochs(arguments.binary, arguments.data, 2, ["--model", "convnet", "--epochs",
+                                                                   str(arguments.max_epochs), "--validate-on-test"])
+        epochs = [{"epoch": r["epoch"], "accuracy": r["val_accuracy"], "time": r["wall_time"]} for r in records]
     else:
         output = subprocess.run([sys.executable, __file__, "--worker", framework, "--data", arguments.data,
                                  "--binary", arguments.binary, "--time-to-accuracy", str(arguments.time_to_accuracy),
