@@ -63,7 +63,10 @@ public final class Trainer {
         let steps = (training.count + batchSize - 1) / batchSize
         let baseLearningRate = configuration.optimizer.learningRate
         var stopAfterEpoch = false
-        while progress.epoch < configuration.epochs {
+        if let stopper, stopper.patienceRanOut {
+            observers.forEach { $0.note("early stopping had already ended this run after epoch \(progress.epoch)") }
+        }
+        while progress.epoch < configuration.epochs, !(stopper?.patienceRanOut ?? false) {
             let epoch = progress.epoch
             observers.forEach { $0.epochBegan(epoch + 1, of: configuration.epochs, steps: steps) }
             // A resumed epoch keeps counting the time it had already run.
@@ -346,8 +349,11 @@ struct EarlyStopping {
             return false
         }
         wait += 1
-        return wait >= spec.patience
+        return patienceRanOut
     }
+
+    /// True once the monitored value has gone `patience` epochs without improving; a resumed run then trains no more.
+    var patienceRanOut: Bool { wait >= spec.patience }
 
     func restoreBest(into model: Sequential) {
         guard !bestValues.isEmpty || !bestState.isEmpty else { return }

@@ -104,6 +104,26 @@ final class CheckpointResumeTests: BinaryTestCase {
                    + ["--epochs", "2", "--checkpoint-dir", directory.path, "--resume", "--checkpoint-every-steps", "3"])
     }
 
+    /// A job that early stopping ended, resumed (by a requeue, say), trains no further epoch and saves the same model.
+    func testResumeAfterEarlyStoppingTrainsNoMore() throws {
+        // lr 2 on 3,000 samples overfits within a few epochs, so val_loss stops improving long before epoch 40.
+        let stopping = ["fit", "--model", "mlp", "--data", dataDirectory, "--train-samples", "3000", "--epochs", "40",
+                        "--lr", "2", "--checkpoint-dir", path("early"), "--log", path("early.jsonl")]
+        let first = try run(stopping + ["--output", path("first.safetensors.zst")])
+        XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertTrue(first.output.contains("early stopping: val_loss has not improved for 2 epochs"), first.output)
+        let epochsTrained = try epochMetrics("early.jsonl").count
+        XCTAssertLessThan(epochsTrained, 40)
+
+        let resumed = try run(stopping + ["--resume", "--output", path("resumed.safetensors.zst")])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertTrue(resumed.output.contains("early stopping had already ended this run after epoch \(epochsTrained)"),
+                      resumed.output)
+        XCTAssertEqual(try epochMetrics("early.jsonl").count, epochsTrained, "no epoch was trained after the resume")
+        XCTAssertEqual(try weights("resumed.safetensors.zst"), try weights("first.safetensors.zst"),
+                       "the resumed run restores the same best weights")
+    }
+
     func testCrashesDuringSavesNeverLeaveLatestPointingAtAnIncompleteFile() throws {
         let (directory, saved) = try firstEpochCheckpointed(into: "crash")
 
