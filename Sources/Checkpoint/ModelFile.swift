@@ -20,7 +20,7 @@ public enum ModelFile {
     }
 
     public static func encodedDefinition(_ definition: ModelDefinition) throws -> String {
-        String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
+        try SafeTensors.metadataJSON(definition)
     }
 
     /// Reads the model a file holds, rebuilt from its definition, and the file's metadata.

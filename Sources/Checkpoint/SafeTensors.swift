@@ -27,6 +27,13 @@ public struct SafeTensors: Equatable, Sendable {
 
     public subscript(name: String) -> Entry? { tensors.first { $0.name == name } }
 
+    /// A value as a metadata string: JSON with sorted keys, so two files' metadata compare field by field.
+    public static func metadataJSON<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
     public func encoded() throws -> [UInt8] {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0

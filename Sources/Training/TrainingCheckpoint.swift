@@ -52,20 +52,22 @@ extension Trainer {
 
         var metadata = extra
         metadata["model"] = try ModelFile.encodedDefinition(definition)
-        metadata["training"] = try json(configuration)
-        metadata["optimizer"] = try json(OptimizerState(spec: configuration.optimizer, iterations: optimizer.iterations))
-        metadata["progress"] = try json(progress)
+        metadata["training"] = try SafeTensors.metadataJSON(configuration)
+        let optimizerState = OptimizerState(spec: configuration.optimizer, iterations: optimizer.iterations)
+        metadata["optimizer"] = try SafeTensors.metadataJSON(optimizerState)
+        metadata["progress"] = try SafeTensors.metadataJSON(progress)
         metadata["epoch"] = String(progress.epoch)
         metadata["step_in_epoch"] = String(progress.stepInEpoch)
         metadata["global_step"] = String(progress.globalStep)
         metadata["samples_seen"] = String(progress.samplesSeen)
         metadata["seed"] = String(configuration.seed)
         metadata["world_size"] = String(communicator.size)
-        metadata["rng_states"] = try json(states.map { String($0, radix: 16) })
-        metadata["history"] = try json(progress.history)
+        metadata["rng_states"] = try SafeTensors.metadataJSON(states.map { String($0, radix: 16) })
+        metadata["history"] = try SafeTensors.metadataJSON(progress.history)
         if let stopper {
-            metadata["early_stopping"] = try json(EarlyStoppingState(best: stopper.best.isFinite ? stopper.best : nil,
-                                                                     bestEpoch: stopper.bestEpoch, wait: stopper.wait))
+            let state = EarlyStoppingState(best: stopper.best.isFinite ? stopper.best : nil, bestEpoch: stopper.bestEpoch,
+                                           wait: stopper.wait)
+            metadata["early_stopping"] = try SafeTensors.metadataJSON(state)
             if stopper.best.isFinite { metadata["best_monitored"] = String(stopper.best) }
         }
         return SafeTensors(tensors: tensors, metadata: metadata)
@@ -135,11 +137,6 @@ extension Trainer {
         return generators.count
     }
 
-    private func json<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
 }
 
 struct OptimizerState: Codable {

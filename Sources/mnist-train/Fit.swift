@@ -248,8 +248,8 @@ struct Fit: ParsableCommand {
         if communicator.isRoot {
             try ModelFile.save(model, definition: definition, metadata: [
                 "name": name,
-                "training": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self),
-                "history": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self),
+                "training": try SafeTensors.metadataJSON(configuration),
+                "history": try SafeTensors.metadataJSON(trainer.history),
                 "test_accuracy": String(test.accuracy),
                 "world_size": String(communicator.size),
             ], to: outputPath, level: compressionLevel)
