@@ -57,6 +57,31 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testEarlyStoppingFollowsKerasRules() throws {
+        // Keras' EarlyStopping(patience=2, min_delta=0.01, restore_best_weights=True) on this val_loss sequence
+        // (Keras 3.15 fed the same values stops after epoch 6 and restores epoch 4):
+        // epoch 3 improves by less than min_delta (wait 1), epoch 4 by more (a new best), epochs 5 and 6 do not,
+        // so training stops after epoch 6 and the weights of epoch 4 come back.
+        let model = try Preset.mlp.makeModel()
+        var stopper = EarlyStopping(EarlyStoppingSpec(patience: 2, minDelta: 0.01))
+        let valLoss = [1.0, 0.9, 0.895, 0.85, 0.845, 0.86]
+        var stoppedAfter: Int?
+        for (index, value) in valLoss.enumerated() {
+            let epoch = index + 1
+            model.store.values.update(repeating: Float(epoch))  // marks whose weights these are
+            if stopper.update(monitored: value, epoch: epoch, model: model) {
+                stoppedAfter = epoch
+                break
+            }
+        }
+        XCTAssertEqual(stoppedAfter, 6)
+        XCTAssertEqual(stopper.bestEpoch, 4)
+        XCTAssertEqual(stopper.best, 0.85)
+        XCTAssertTrue(stopper.patienceRanOut)
+        stopper.restoreBest(into: model)
+        XCTAssertTrue(model.store.values.allSatisfy { $0 == 4 })
+    }
+
     func testShareSplitsEveryItemExactlyOnce() {
         for size in 1...5 {
             for count in [0, 1, 3, 64, 65] {
