@@ -9,6 +9,10 @@ there); mnist-train's figure is its whole epoch as its log reports it.
 With --time-to-accuracy A, each instead trains convnet on all 60,000 samples from a fresh process and tests
 after every epoch; the figure is the wall clock from launching the process (imports, data loading and MPI
 start-up included) to the end of the first epoch whose test accuracy reaches A.
+
+With --accuracy-over-seeds N, each instead runs the mlp tutorial as written (10 epochs, 5% validation split,
+EarlyStopping with patience 2 restoring the best weights) with seeds 0..N-1, mnist-train in one process and
+Keras, and prints every seed's test accuracy: the spread the tutorial's single figure comes from.
 """
 import argparse
 import gzip
@@ -163,12 +167,10 @@ class DDPTestEveryEpoch:
 
 # ---- Keras ---------------------------------------------------------------------------------------------------
 
-def keras_train(preset, x, y, after_epoch=None):
+def keras_sequential(preset):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from keras import layers as L
-    keras.utils.set_random_seed(0)
-    batch, optimizer_name, lr, loss = PRESETS[preset]
     stacks = {
         "convnet": [L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu"),
                     L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu"), L.Flatten(),
@@ -181,7 +183,14 @@ def keras_train(preset, x, y, after_epoch=None):
                       L.MaxPooling2D(), L.Flatten(), L.Dense(10, activation="softmax")],
         "mlp": [L.Flatten(), L.Dense(100, activation="sigmoid"), L.Dense(10, activation="softmax")],
     }
-    model = keras.Sequential([keras.Input((28, 28, 1))] + stacks[preset])
+    return keras.Sequential([keras.Input((28, 28, 1))] + stacks[preset])
+
+
+def keras_train(preset, x, y, after_epoch=None):
+    import keras
+    keras.utils.set_random_seed(0)
+    batch, optimizer_name, lr, loss = PRESETS[preset]
+    model = keras_sequential(preset)
     optimizer = {"rmsprop": keras.optimizers.RMSprop(lr, rho=0.9), "adam": keras.optimizers.Adam(lr),
                  "sgd": keras.optimizers.SGD(lr)}[optimizer_name]
     targets = keras.utils.to_categorical(y, 10) if loss == "categorical" else y
@@ -200,17 +209,23 @@ def keras_train(preset, x, y, after_epoch=None):
 
 # ---- mnist-train ---------------------------------------------------------------------------------------------
 
-def fit_epochs(binary, data, ranks, arguments):
-    """Runs `mnist-train fit` on `ranks` MPI ranks with `arguments` and returns its log's epoch records."""
+def fit_log(binary, data, ranks, arguments):
+    """Runs `mnist-train fit` on `ranks` MPI ranks with `arguments` and returns its log's records."""
     with tempfile.TemporaryDirectory() as directory:
         log = os.path.join(directory, "log.jsonl")
         command = ["mpirun", "-np", str(ranks), "--oversubscribe", "--mca", "pml", "ob1",
                    "--mca", "btl", "self,vader,tcp"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
-        command += [binary, "fit", "--data", data, "--early-stopping-patience", "0", "--progress", "epochs",
-                    "--log", log, "--output", os.path.join(directory, "model.safetensors.zst")] + arguments
+        command += [binary, "fit", "--data", data, "--progress", "epochs", "--log", log,
+                    "--output", os.path.join(directory, "model.safetensors.zst")] + arguments
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         with open(log) as f:
-            return [r for r in map(json.loads, f) if r.get("event") == "epoch"]
+            return [json.loads(line) for line in f]
+
+
+def fit_epochs(binary, data, ranks, arguments):
+    """The epoch records of a `fit` run without early stopping, so every run trains the epochs asked for."""
+    records = fit_log(binary, data, ranks, ["--early-stopping-patience", "0"] + arguments)
+    return [r for r in records if r.get("event") == "epoch"]
 
 
 def ours(preset, binary, data, samples, ranks):
@@ -283,6 +298,45 @@ def print_time_to_accuracy(arguments):
             json.dump(rows, f, indent=1)
 
 
+# ---- accuracy over seeds -------------------------------------------------------------------------------------
+
+MLP_TUTORIAL_ACCURACY = 0.960
+
+
+def keras_mlp_tutorial(x, y, test, seed):
+    """The mlp tutorial's own Keras run with `seed`; returns the test accuracy."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    model = keras_sequential("mlp")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=10, validation_split=0.05, verbose=0,
+              callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)])
+    return model.evaluate(*test, verbose=0)[1]
+
+
+def print_accuracy_over_seeds(arguments):
+    x, y = load_mnist(arguments.data, 60000)
+    test = load_mnist(arguments.data, 10000, kind="test")
+    seeds = range(arguments.accuracy_over_seeds)
+    print("| seed | mnist-train, 1 process | Keras/TensorFlow |")
+    print("|---|---|---|")
+    rows = []
+    for seed in seeds:
+        records = fit_log(arguments.binary, arguments.data, 1, ["--model", "mlp", "--seed", str(seed)])
+        ours_accuracy = next(r["accuracy"] for r in records if r.get("event") == "test")
+        rows.append({"seed": seed, "mnist-train": ours_accuracy, "keras": keras_mlp_tutorial(x, y, test, seed)})
+        print(f"| {seed} | {100 * rows[-1]['mnist-train']:.2f}% | {100 * rows[-1]['keras']:.2f}% |", flush=True)
+    for framework in ("mnist-train", "keras"):
+        accuracies = sorted(row[framework] for row in rows)
+        reached = sum(a >= MLP_TUTORIAL_ACCURACY for a in accuracies)
+        print(f"{framework}: median {100 * float(np.median(accuracies)):.2f}%, min {100 * accuracies[0]:.2f}%, "
+              f"max {100 * accuracies[-1]:.2f}%; {reached} of {len(accuracies)} seeds reach the tutorial's "
+              f"{100 * MLP_TUTORIAL_ACCURACY:.1f}%")
+    if arguments.json:
+        with open(arguments.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True)
@@ -292,6 +346,8 @@ def main():
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--time-to-accuracy", type=float, help="measure convnet's time to this test accuracy")
     parser.add_argument("--max-epochs", type=int, default=8, help="give up after this many epochs")
+    parser.add_argument("--accuracy-over-seeds", type=int, metavar="N",
+                        help="run the mlp tutorial with seeds 0..N-1 and compare test accuracies")
     parser.add_argument("--worker", choices=["torch", "ddp", "keras"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
@@ -299,6 +355,8 @@ def main():
                                        arguments.max_epochs)
     if arguments.time_to_accuracy:
         return print_time_to_accuracy(arguments)
+    if arguments.accuracy_over_seeds:
+        return print_accuracy_over_seeds(arguments)
 
     x, y = load_mnist(arguments.data, arguments.samples)
     rows = []
