@@ -136,7 +136,6 @@ extension Trainer {
         }
         return generators.count
     }
-
 }
 
 struct OptimizerState: Codable {
