@@ -186,16 +186,24 @@ def keras_sequential(preset):
     return keras.Sequential([keras.Input((28, 28, 1))] + stacks[preset])
 
 
-def keras_train(preset, x, y, after_epoch=None):
+def keras_compiled(preset, seed=0, metrics=()):
+    """The preset's Keras model, seeded and compiled with its tutorial's optimizer and loss (PRESETS)."""
     import keras
-    keras.utils.set_random_seed(0)
-    batch, optimizer_name, lr, loss = PRESETS[preset]
+    keras.utils.set_random_seed(seed)
+    _, optimizer_name, lr, loss = PRESETS[preset]
     model = keras_sequential(preset)
     optimizer = {"rmsprop": keras.optimizers.RMSprop(lr, rho=0.9), "adam": keras.optimizers.Adam(lr),
                  "sgd": keras.optimizers.SGD(lr)}[optimizer_name]
-    targets = keras.utils.to_categorical(y, 10) if loss == "categorical" else y
     model.compile(optimizer=optimizer, loss="categorical_crossentropy" if loss == "categorical"
-                  else "sparse_categorical_crossentropy")
+                  else "sparse_categorical_crossentropy", metrics=list(metrics))
+    return model
+
+
+def keras_train(preset, x, y, after_epoch=None):
+    import keras
+    batch, _, _, loss = PRESETS[preset]
+    model = keras_compiled(preset)
+    targets = keras.utils.to_categorical(y, 10) if loss == "categorical" else y
     model.train_on_batch(x[:batch], targets[:batch])  # warm-up: traces the graph
     rate, epoch = None, 0
     while True:
@@ -306,10 +314,8 @@ MLP_TUTORIAL_ACCURACY = 0.960
 def keras_mlp_tutorial(x, y, test, seed):
     """The mlp tutorial's own Keras run with `seed`; returns the test accuracy."""
     import keras
-    keras.utils.set_random_seed(seed)
-    model = keras_sequential("mlp")
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=32, epochs=10, validation_split=0.05, verbose=0,
+    model = keras_compiled("mlp", seed, metrics=["accuracy"])
+    model.fit(x, y, batch_size=PRESETS["mlp"][0], epochs=10, validation_split=0.05, verbose=0,
               callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)])
     return model.evaluate(*test, verbose=0)[1]
 
