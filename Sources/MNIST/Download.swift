@@ -61,10 +61,14 @@ public struct MNISTDownloader: Sendable {
         }
     }
 
+    /// True when the directory holds the file, raw or as `name.gz` (the form the official site and copies of it
+    /// keep), and its decompressed bytes match the official SHA-256.
     private func isVerified(_ name: String) -> Bool {
         let path = (directory as NSString).appendingPathComponent(name)
-        guard let data = FileManager.default.contents(atPath: path) else { return false }
-        return verify([UInt8](data), as: name)
+        if let data = FileManager.default.contents(atPath: path) { return verify([UInt8](data), as: name) }
+        guard let compressed = FileManager.default.contents(atPath: path + ".gz"),
+              let raw = try? inflate([UInt8](compressed), windowBits: 31, what: name) else { return false }
+        return verify(raw, as: name)
     }
 
     private func verify(_ bytes: [UInt8], as name: String) -> Bool {

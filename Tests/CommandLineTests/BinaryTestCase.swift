@@ -2,7 +2,9 @@ import Foundation
 import XCTest
 
 /// Base for tests that run the release binary, alone or under mpirun, on real MNIST.
-/// Needs `swift build -c release` first (deploy/test.sh does it) and MNIST in $MNIST_DIR or ../shared/data/mnist.
+/// Needs `swift build -c release` first and MNIST in $MNIST_DIR or ../shared/data/mnist; deploy/test.sh does both,
+/// downloading MNIST when neither has it. Without them these tests fail, saying what is missing: a skipped
+/// end-to-end test would pass a suite that checked nothing.
 class BinaryTestCase: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -16,7 +18,7 @@ class BinaryTestCase: XCTestCase {
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw XCTSkip("\(Self.binary) is missing: run `swift build -c release` first (deploy/test.sh does)")
+            throw SetUpError("\(Self.binary) is missing: run `swift build -c release` first (deploy/test.sh does)")
         }
         let candidates: [String?] = [ProcessInfo.processInfo.environment["MNIST_DIR"],
                                      Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/mnist").path]
@@ -24,7 +26,8 @@ class BinaryTestCase: XCTestCase {
             FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
                 || FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("t10k-labels-idx1-ubyte"))
         }) else {
-            throw XCTSkip("no MNIST data: set MNIST_DIR (or run `mnist-train download`) to run the end-to-end tests")
+            throw SetUpError("no MNIST data in $MNIST_DIR or ../shared/data/mnist: run the tests with deploy/test.sh, "
+                             + "which downloads it, or set MNIST_DIR")
         }
         dataDirectory = data
         directory = NSTemporaryDirectory() + "cli-tests-\(UUID().uuidString)"
@@ -33,6 +36,11 @@ class BinaryTestCase: XCTestCase {
 
     override func tearDownWithError() throws {
         if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    struct SetUpError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }

@@ -21,8 +21,13 @@ final class MultiHostTests: BinaryTestCase {
                 Self.repository.appendingPathComponent("deploy/hosts/mpirun-tcp.sh").path, hostfile, "10.78.0.0/24"]
     }
 
+    /// Whether setUp got as far as making hosts: only then does tearDown remove them, even halfway made ones.
+    /// A setUp that threw before (no binary, no data) made neither hosts nor the directory `launch` runs in.
+    var startedMakingHosts = false
+
     override func setUpWithError() throws {
         try super.setUpWithError()
+        startedMakingHosts = true
         let up = try launch([Self.hosts, "up", "3"], timeout: 60)
         guard up.status == 0 else {
             throw XCTSkip("network namespaces cannot be made here (needs root and iproute2): "
@@ -31,7 +36,7 @@ final class MultiHostTests: BinaryTestCase {
     }
 
     override func tearDownWithError() throws {
-        _ = try? launch([Self.hosts, "down"], timeout: 60)
+        if startedMakingHosts { _ = try? launch([Self.hosts, "down"], timeout: 60) }
         try super.tearDownWithError()
     }
 
