@@ -2,9 +2,15 @@
 // Read top to bottom, this file is the architecture: system shims, the engine, the command line, the tests.
 import PackageDescription
 
-/// Release builds: no runtime checks, AVX2 + FMA. Without `-march`, `addingProduct` becomes a call to `fmaf` and
-/// nothing uses ymm registers (15-25x slower kernels). Debug builds keep every check.
-let fastMath: [SwiftSetting] = [
+/// Release builds: AVX2 + FMA. Without `-march`, `addingProduct` becomes a call to `fmaf` and nothing uses ymm
+/// registers. Every module keeps Swift's runtime checks (bounds, overflow, preconditions): they read untrusted
+/// files and flags.
+let release: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
+]
+/// The kernels alone drop the checks: they work on pointers whose sizes the layers have already checked, and
+/// their index arithmetic sits in the innermost loops.
+let uncheckedKernels: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
 ]
 
@@ -24,26 +30,29 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // MARK: Engine: tensors, kernels, layers, losses, optimizers, Sequential. No MPI, no files.
-        .target(name: "Engine", swiftSettings: fastMath),
+        // MARK: Kernels: GEMM, convolution, pooling, activations on raw pointers
+        .target(name: "Kernels", swiftSettings: uncheckedKernels),
+
+        // MARK: Engine: tensors, layers, losses, optimizers, Sequential. No MPI, no files.
+        .target(name: "Engine", dependencies: ["Kernels"], swiftSettings: release),
 
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
-        .target(name: "MNIST", dependencies: ["Engine", "CZlib"], swiftSettings: fastMath),
+        .target(name: "MNIST", dependencies: ["Engine", "CZlib"], swiftSettings: release),
 
         // MARK: Distributed: the Communicator protocol, OpenMPI and single-process implementations
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastMath),
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: release),
 
         // MARK: Checkpoints: zstd-compressed safetensors, written atomically
-        .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: fastMath),
+        .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: release),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
-        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint"], swiftSettings: release),
 
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
             dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: fastMath
+            swiftSettings: release
         ),
 
         // MARK: Tests

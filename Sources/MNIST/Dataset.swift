@@ -19,7 +19,7 @@ public struct Dataset: Sendable {
     }
 
     /// Loads and validates one images/labels pair of IDX files.
-    public init(imagesPath: String, labelsPath: String, classes: Int = 10) throws {
+    public init(imagesPath: String, labelsPath: String, classes: Int = MNISTFiles.classes) throws {
         let images = try IDXFile(contentsOf: imagesPath, magic: IDXFile.imagesMagic)
         let labels = try IDXFile(contentsOf: labelsPath, magic: IDXFile.labelsMagic)
         guard images.dimensions.count == 3, images.dimensions[1] > 0, images.dimensions[2] > 0 else {
@@ -53,11 +53,17 @@ public struct Dataset: Sendable {
         let pixels = rows * columns
         var x = [Float](repeating: 0, count: indices.count * pixels)
         var y = [Float](repeating: 0, count: indices.count)
+        // Every index is checked once per sample; the pixel loop then runs on buffers, without a check per pixel.
         images.withUnsafeBufferPointer { source in
-            for (row, index) in indices.enumerated() {
-                let from = index * pixels, to = row * pixels
-                for p in 0..<pixels { x[to + p] = Dataset.scaled[Int(source[from + p])] }
-                y[row] = Float(labels[index])
+            x.withUnsafeMutableBufferPointer { target in
+                Dataset.scaled.withUnsafeBufferPointer { scaled in
+                    for (row, index) in indices.enumerated() {
+                        precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
+                        let from = source.baseAddress! + index * pixels, to = target.baseAddress! + row * pixels
+                        for p in 0..<pixels { to[p] = scaled[Int(from[p])] }
+                        y[row] = Float(labels[index])
+                    }
+                }
             }
         }
         return (Tensor(shape: [indices.count, rows, columns, 1], scalars: x), Tensor(shape: [indices.count], scalars: y))
@@ -70,6 +76,9 @@ public struct MNISTFiles: Sendable {
         trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
         testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte"
     )
+    /// Digits 0-9.
+    public static let classes = 10
+
     public static var allNames: [String] {
         [names.trainImages, names.trainLabels, names.testImages, names.testLabels]
     }

@@ -224,8 +224,8 @@ public final class Trainer {
         communicator.allreduce(model.store.state, .average)
     }
 
-    /// Batches of 100 keep the layers' buffers near training's size: evaluating convnet's test set in batches of
-    /// 500 took 2.4 s and 300 MB resident, in batches of 100 1.6 s and 95 MB (`mnist-train evaluate`).
+    /// Batches of 100 keep the layers' buffers near training's size: larger ones took longer and several times
+    /// the memory (figures in deploy/benchmarks/README.md).
     public static let evaluationBatchSize = 100
 
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
@@ -234,16 +234,17 @@ public final class Trainer {
         return Trainer.evaluate(model, on: data, loss: configuration.loss, batchSize: batchSize, communicator: communicator)
     }
 
+    /// The model must fit the data (`ModelCheck`): one output per class, a label below the class count.
     public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = evaluationBatchSize,
                                 communicator: any Communicator = SingleProcess()) -> Evaluation {
+        let classes = model.outputShapes.last!.reduce(1, *)
         // [loss sum, correct, confusion matrix row by row]: whole numbers but the loss, all exact in Double.
-        var sums = [Double](repeating: 0, count: 2 + 100)
+        var sums = [Double](repeating: 0, count: 2 + classes * classes)
         let mine = communicator.share(of: data.count)
         for start in stride(from: mine.lowerBound, to: mine.upperBound, by: batchSize) {
             let range = start..<min(start + batchSize, mine.upperBound)
             let (x, labels) = data.batch(range)
             let output = model.forward(x, training: false)
-            let classes = output.sampleSize
             let (batchLoss, _) = loss.evaluate(output: output, targets: targets(labels, classes: classes, loss: loss),
                                                outputActivation: model.outputActivation)
             sums[0] += Double(batchLoss) * Double(range.count)
@@ -252,11 +253,11 @@ public final class Trainer {
                 let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
                 let label = Int(labels.scalars[row])
                 if predicted == label { sums[1] += 1 }
-                if label < 10 && predicted < 10 { sums[2 + label * 10 + predicted] += 1 }
+                sums[2 + label * classes + predicted] += 1
             }
         }
         communicator.allreduce(&sums, .sum)
-        let confusion = (0..<10).map { row in (0..<10).map { Int(sums[2 + row * 10 + $0]) } }
+        let confusion = (0..<classes).map { row in (0..<classes).map { Int(sums[2 + row * classes + $0]) } }
         return Evaluation(loss: data.count == 0 ? 0 : sums[0] / Double(data.count), correct: Int(sums[1]),
                           count: data.count, confusion: confusion)
     }

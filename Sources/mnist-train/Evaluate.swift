@@ -23,7 +23,9 @@ struct Evaluate: ParsableCommand {
         let (model, _, metadata) = try ModelFile.load(file)
         let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
             .loss ?? .sparseCategoricalCrossentropy
-        let evaluation = Trainer.evaluate(model, on: try dataOptions.files.loadTest(), loss: loss, communicator: communicator)
+        let test = try dataOptions.files.loadTest()
+        try checkModel(model, fits: test, loss: loss, source: file)
+        let evaluation = Trainer.evaluate(model, on: test, loss: loss, communicator: communicator)
         guard communicator.isRoot else { return }
         if json {
             let object: [String: Any] = [

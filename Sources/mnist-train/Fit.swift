@@ -163,6 +163,7 @@ struct Fit: ParsableCommand {
                                       + "this run's \(dataChecksum!.prefix(12))…); pass the same --data and --train-samples")
         }
         let model = try definition.makeModel(seed: configuration.seed)
+        try checkModel(model, fits: training, loss: configuration.loss, source: resumed?.path ?? modelChoice.source)
         let outputPath = output ?? "\(name).safetensors.zst"
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
         var savedWorldSize = communicator.size

@@ -39,7 +39,7 @@ struct Export: ParsableCommand {
         kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
         let bytes = try SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept).encoded()
         guard FileManager.default.createFile(atPath: safetensors, contents: Data(bytes)) else {
-            throw ValidationError("--safetensors \(safetensors): cannot write here")
+            throw CommandError("--safetensors \(safetensors): cannot write here")
         }
         print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
     }

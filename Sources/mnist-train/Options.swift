@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import MNIST
+import Training
 
 /// `--model PRESET` or `--model-file FILE`.
 struct ModelChoice: ParsableArguments {
@@ -24,18 +25,21 @@ struct ModelChoice: ParsableArguments {
     func definition() throws -> ModelDefinition {
         guard let modelFile else { return ModelDefinition(inputShape: Preset.inputShape, layers: preset.layers) }
         guard let data = FileManager.default.contents(atPath: modelFile) else {
-            throw ValidationError("--model-file \(modelFile): no such file")
+            throw CommandError("--model-file \(modelFile): no such file")
         }
         do {
             let definition = try JSONDecoder().decode(ModelDefinition.self, from: data)
             _ = try definition.makeModel()  // shape errors now, with the file named
             return definition
         } catch let error as DecodingError {
-            throw ValidationError("--model-file \(modelFile): \(error.oneLine)")
+            throw CommandError("--model-file \(modelFile): \(error.oneLine)")
         } catch {
-            throw ValidationError("--model-file \(modelFile): \(error)")
+            throw CommandError("--model-file \(modelFile): \(error)")
         }
     }
+
+    /// Where the model comes from, as the user named it: for messages.
+    var source: String { modelFile.map { "--model-file \($0)" } ?? "--model \(preset.rawValue)" }
 
     var name: String {
         modelFile.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? preset.rawValue
@@ -49,6 +53,15 @@ struct DataOptions: ParsableArguments {
     var data: String?
 
     var files: MNISTFiles { MNISTFiles(directory: data ?? MNISTFiles.defaultDirectory) }
+}
+
+/// `ModelCheck.check` against a data set, its error naming where the model came from.
+func checkModel(_ model: Sequential, fits data: Dataset, loss: Loss, source: String) throws {
+    do {
+        try ModelCheck.check(model, sampleShape: data.sampleShape, classes: MNISTFiles.classes, loss: loss)
+    } catch {
+        throw CommandError("\(source): \(error)")
+    }
 }
 
 /// Parses a value of a string enum, or fails with one line listing the accepted values (ArgumentParser's own
@@ -77,4 +90,11 @@ extension DecodingError {
         @unknown default: return "\(self)"
         }
     }
+}
+
+/// A problem found while a command runs (a file, a model that does not fit the data): one line. ArgumentParser
+/// follows a ValidationError with the usage text, which is right only for a mistyped command line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

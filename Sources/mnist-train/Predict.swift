@@ -27,7 +27,7 @@ struct Predict: ParsableCommand {
             let test = try dataOptions.files.loadTest()
             let chosen = indices.isEmpty ? [0] : indices
             if let bad = chosen.first(where: { $0 < 0 || $0 >= test.count }) {
-                throw ValidationError("--index \(bad) is outside the test set (0..<\(test.count))")
+                throw CommandError("--index \(bad) is outside the test set (0..<\(test.count))")
             }
             let pixels = test.rows * test.columns
             samples = Dataset(images: chosen.flatMap { test.images[$0 * pixels..<($0 + 1) * pixels] },
@@ -35,7 +35,7 @@ struct Predict: ParsableCommand {
             names = chosen.map { "test sample \($0) (label \(test.labels[$0]))" }
         }
         guard samples.sampleShape == model.inputShape else {
-            throw ValidationError("the model takes \(model.inputShape) inputs, the images are \(samples.sampleShape)")
+            throw CommandError("the model takes \(model.inputShape) inputs, the images are \(samples.sampleShape)")
         }
         let (x, _) = samples.batch(0..<samples.count)
         let probabilities = model.predict(x)
@@ -66,7 +66,7 @@ struct Predict: ParsableCommand {
 enum ImageFile {
     static func load(_ path: String, invert: Bool) throws -> Dataset {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
-            throw ValidationError("--image \(path): no such file, or empty")
+            throw CommandError("--image \(path): no such file, or empty")
         }
         let bytes = [UInt8](data)
         var dataset: Dataset
@@ -74,7 +74,7 @@ enum ImageFile {
             dataset = try pgm(bytes, path: path)
         } else {
             let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic)
-            guard images.dimensions.count == 3 else { throw ValidationError("--image \(path): not an IDX image file") }
+            guard images.dimensions.count == 3 else { throw CommandError("--image \(path): not an IDX image file") }
             dataset = Dataset(images: images.bytes, labels: [UInt8](repeating: 0, count: images.dimensions[0]),
                               rows: images.dimensions[1], columns: images.dimensions[2])
         }
@@ -97,18 +97,18 @@ enum ImageFile {
             let start = i
             while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
             guard let value = Int(String(decoding: bytes[start..<i], as: UTF8.self)) else {
-                throw ValidationError("--image \(path): malformed PGM header")
+                throw CommandError("--image \(path): malformed PGM header")
             }
             return value
         }
         let width = try token(), height = try token(), maxValue = try token()
         guard width > 0, height > 0, (1...255).contains(maxValue) else {
-            throw ValidationError("--image \(path): PGM of \(width)x\(height), max \(maxValue) is not supported (8-bit only)")
+            throw CommandError("--image \(path): PGM of \(width)x\(height), max \(maxValue) is not supported (8-bit only)")
         }
         var pixels: [Int]
         if bytes[1] == UInt8(ascii: "5") {
             i += 1  // the single whitespace after maxval
-            guard bytes.count - i >= width * height else { throw ValidationError("--image \(path): PGM is truncated") }
+            guard bytes.count - i >= width * height else { throw CommandError("--image \(path): PGM is truncated") }
             pixels = bytes[i..<i + width * height].map(Int.init)
         } else {
             pixels = try (0..<width * height).map { _ in try token() }

@@ -120,7 +120,26 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
             #"{"input_shape": [3, 3, 1], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 5}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("garbage.safetensors.zst"), contents: Data("garbage".utf8)))
+        // Models that do not fit MNIST or the loss. Seven outputs used to read past the buffers (heap corruption).
+        let misfits = [
+            "seven": #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 7, "activation": "softmax"}]}"#,
+            "twelve": #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 12, "activation": "softmax"}]}"#,
+            "unflattened": #"{"layers": [{"type": "Dense", "units": 10, "activation": "softmax"}]}"#,
+            "rgb": #"{"input_shape": [32, 32, 3], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}"#,
+            "relu": #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "relu"}]}"#,
+        ]
+        for (name, json) in misfits {
+            XCTAssertTrue(FileManager.default.createFile(atPath: path("\(name).json"), contents: Data(json.utf8)))
+        }
+        func fitting(_ name: String) -> [String] {
+            ["fit", "--model-file", path("\(name).json"), "--data", dataDirectory, "--epochs", "1", "--train-samples", "64"]
+        }
         let cases: [([String], String)] = [
+            (fitting("seven"), "gives 7 outputs, but the data has 10 classes"),
+            (fitting("twelve"), "gives 12 outputs, but the data has 10 classes"),
+            (fitting("unflattened"), "put a Flatten before the last Dense"),
+            (fitting("rgb"), "set \"input_shape\" to [28, 28, 1]"),
+            (fitting("relu"), "but the model ends in activation relu"),
             (["fit", "--epochs", "0"], "--epochs"),
             (["fit", "--batch-size", "0"], "--batch-size"),
             (["fit", "--lr", "0"], "--lr"),
@@ -149,6 +168,11 @@ final class CommandLineTests: BinaryTestCase {
             XCTAssertEqual(lines.count, 1, "\(what): \(result.error)")
             XCTAssertFalse(result.error.contains("Fatal error") || result.error.contains("Stack dump"), what)
         }
+        // Under mpirun too: the job ends with our line, not with a crash on each rank.
+        let ranks = try run(fitting("seven"), ranks: 2, timeout: 60)
+        XCTAssertNotEqual(ranks.status, 0)
+        XCTAssertTrue(ranks.error.contains("gives 7 outputs"), ranks.error)
+        XCTAssertFalse(ranks.error.contains("double free") || ranks.error.contains("signal"), ranks.error)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("convnet.safetensors.zst")), "no output from a failed fit")
     }
 }

@@ -3,7 +3,7 @@
 // work, so these are inline loops, eight lanes at a time and then one at a time.
 
 @inline(__always)
-func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+public func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 8 <= count {
         UnsafeMutableRawPointer(target + i).storeBytes(
@@ -14,7 +14,7 @@ func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>
 }
 
 @inline(__always)
-func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+public func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 8 <= count {
         let sum = UnsafeRawPointer(target + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -26,7 +26,7 @@ func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>,
 }
 
 @inline(__always)
-func fill(_ target: UnsafeMutablePointer<Float>, count: Int, with value: Float) {
+public func fill(_ target: UnsafeMutablePointer<Float>, count: Int, with value: Float) {
     var i = 0
     while i + 8 <= count {
         UnsafeMutableRawPointer(target + i).storeBytes(of: SIMD8(repeating: value), as: SIMD8<Float>.self)

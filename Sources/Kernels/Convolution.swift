@@ -118,7 +118,7 @@ extension WindowGeometry {
     /// For the window at output column `ow`: how many of its leading columns fall in the left padding, and how
     /// many of its columns lie inside the input.
     @inline(__always)
-    func windowColumnsInside(_ ow: Int) -> (left: Int, inside: Int) {
+    public func windowColumnsInside(_ ow: Int) -> (left: Int, inside: Int) {
         let start = ow * strideWidth - padLeft
         let left = min(max(-start, 0), windowWidth)
         let end = min(start + windowWidth, inputWidth)

@@ -9,8 +9,8 @@ import Darwin
 public enum Activation: String, Codable, Sendable, CaseIterable {
     case linear, relu, tanh, sigmoid, selu, softmax
 
-    static let seluAlpha: Float = 1.673_263_242_354_377_284_817_042_991_671_7
-    static let seluScale: Float = 1.050_700_987_355_480_493_419_334_985_294_6
+    public static let seluAlpha: Float = 1.673_263_242_354_377_284_817_042_991_671_7
+    public static let seluScale: Float = 1.050_700_987_355_480_493_419_334_985_294_6
 
     /// Applies the activation in place to `rows` rows of `columns` values.
     public func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
@@ -59,7 +59,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     }
 
     @inline(__always)
-    static func sigmoid(_ v: Float) -> Float {
+    public static func sigmoid(_ v: Float) -> Float {
         // Never exp of a large positive number: stable for any v.
         if v >= 0 { return 1 / (1 + expf(-v)) }
         let e = expf(v)
@@ -105,7 +105,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     }
 
     /// Softmax of one row in place, shifted by the row maximum so exp never overflows.
-    static func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var maximum = -Float.infinity
         for j in 0..<count { maximum = max(maximum, x[j]) }
         var sum: Float = 0
