@@ -20,7 +20,7 @@ public struct CheckpointDirectory: Sendable {
 
     /// Saves `contents` as the checkpoint of `globalStep`; returns its path and compressed size.
     public func save(_ contents: SafeTensors, globalStep: Int, isBest: Bool, level: Int32) throws -> (path: String, bytes: Int) {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try WritablePath.prepareDirectory(path, what: "--checkpoint-dir \(path)")
         let name = fileName(globalStep: globalStep)
         let file = (path as NSString).appendingPathComponent(name)
         let bytes = try CheckpointFile.write(contents, to: file, level: level)
@@ -63,6 +63,22 @@ public struct CheckpointDirectory: Sendable {
             .filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".safetensors.zst") }.sorted()
     }
 
+    /// True when the directory holds a checkpoint or a pointer to one: a run's work, which a new run must not mix
+    /// its own files with.
+    public var holdsARun: Bool {
+        !checkpointFiles().isEmpty || target(of: "latest") != nil || target(of: "best") != nil
+    }
+
+    /// Deletes every checkpoint and pointer, for a new run that was told to start over here.
+    public func removeRun() throws {
+        for name in checkpointFiles() + ["latest", "best"] {
+            let file = (path as NSString).appendingPathComponent(name)
+            if unlink(file) != 0 && errno != ENOENT {
+                throw CheckpointError("cannot delete \(file): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     private func pointer(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     /// Deletes all but the newest `keep` checkpoints, keeping the best and whatever `latest` names.
@@ -73,4 +89,31 @@ public struct CheckpointDirectory: Sendable {
             try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name))
         }
     }
+}
+
+/// One job's exclusive hold on a checkpoint directory, for as long as the object lives: `flock` on the
+/// directory's `lock` file, which names the holder (pid and host) for the message a second job gets. The kernel
+/// releases it when the process ends, however it ends, so a crashed job never leaves the directory locked.
+public final class CheckpointLock {
+    private let descriptor: Int32
+
+    public init(directory: String) throws {
+        let path = (directory as NSString).appendingPathComponent("lock")
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CheckpointError("--checkpoint-dir \(directory): cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(descriptor)
+            throw CheckpointError("--checkpoint-dir \(directory) is in use by another job (\(holder.isEmpty ? "unknown" : holder)); "
+                                      + "wait for it to end, or give this job a directory of its own")
+        }
+        let holder = Array("pid \(getpid()) on \(ProcessInfo.processInfo.hostName)\n".utf8)
+        ftruncate(descriptor, 0)
+        _ = holder.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    deinit { close(descriptor) }
 }

@@ -7,8 +7,8 @@ import Darwin
 #endif
 
 /// MPI_COMM_WORLD through OpenMPI. MPI is initialized once, when the communicator is made, and finalized once,
-/// by `finalize()`. Every call's return code is checked: a failing collective ends the job (MPI's default error
-/// handler already aborts; the checks keep that true if it is changed).
+/// by `finalize()`. Every call's return code is checked: a failing start is an error, a failing collective ends
+/// the job (MPI's default error handler already aborts; the checks keep that true if it is changed).
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
@@ -21,15 +21,26 @@ public final class MPICommunicator: Communicator {
         return variables.contains { getenv($0) != nil }
     }
 
-    public init() {
+    /// MPI_THREAD_FUNNELED: only the main thread calls MPI. Other threads (the stall watchdog) never do; to end
+    /// the job they end their own process, which the launcher then tears the job down for.
+    public init() throws {
         var provided: Int32 = 0
-        MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+        try Self.check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        guard provided >= Int32(MPI_THREAD_FUNNELED) else {
+            throw MPIError("the MPI library gives thread level \(provided), below MPI_THREAD_FUNNELED that mnist-train needs; "
+                               + "use an MPI built with thread support")
+        }
         var rank: Int32 = 0, size: Int32 = 0
-        MPI_Comm_rank(cmpi_comm_world(), &rank)
-        MPI_Comm_size(cmpi_comm_world(), &size)
+        try Self.check(MPI_Comm_rank(cmpi_comm_world(), &rank), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(cmpi_comm_world(), &size), "MPI_Comm_size")
         self.rank = Int(rank)
         self.size = Int(size)
         host = hostName()
+    }
+
+    private static func check(_ code: Int32, _ call: String) throws {
+        guard code != 0 else { return }
+        throw MPIError("\(call) failed with MPI error \(code); check the MPI installation (mnist-train check-mpi)")
     }
 
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {
@@ -78,7 +89,7 @@ public final class MPICommunicator: Communicator {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
-        MPI_Finalize()
+        check(MPI_Finalize(), "MPI_Finalize")
     }
 
     private func op(_ operation: ReduceOperation) -> MPI_Op {
@@ -94,4 +105,10 @@ public final class MPICommunicator: Communicator {
         writeStandardError("rank \(rank) (\(host)): \(call) failed with MPI error \(code); ending the job\n")
         abort(code: 1)
     }
+}
+
+/// MPI could not start: one line for the user.
+public struct MPIError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -10,8 +10,8 @@ import Synchronization
 /// host and collective, and aborts the job. Collectives that return, however slow the steps between them, never
 /// trip it.
 public final class StallWatchdog: Communicator, @unchecked Sendable {
-    // @unchecked: the watch thread reads only the atomics and the immutable rank, host and timeout, and calls
-    // `abort`, which ends the process.
+    // @unchecked: the watch thread reads only the atomics and the immutable rank, host and timeout, and ends
+    // the process.
     private let inner: any Communicator
     private let timeout: Double
     /// When the collective under way began (uptime nanoseconds), 0 when none is.
@@ -69,7 +69,9 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
             writeStandardError("rank \(rank) (\(host)): error: \(collective) has waited \(Int(waited)) s for the other "
                                + "ranks (--stall-timeout \(Int(timeout))): a rank or its host stopped answering, "
                                + "e.g. a cut network link; ending the job\n")
-            abort(code: 1)
+            // Not MPI_Abort: MPI runs at MPI_THREAD_FUNNELED, and this is not the main thread (which is inside
+            // the collective). A rank that exits without MPI_Finalize makes the launcher end the whole job.
+            _exit(1)
         }
     }
 }

@@ -2,45 +2,89 @@ import Foundation
 
 /// Prints progress as Keras does: on a terminal a live progress bar with ETA and running metrics, otherwise one
 /// line per epoch. Every epoch ends with time, samples/s, loss, accuracy, val_loss, val_accuracy.
+///
+/// The bar is redrawn in place with a carriage return, so it must never be wider than the terminal: a line that
+/// wraps cannot be redrawn, and every redraw would leave a new line behind. It fits `columns`, shortening its
+/// bar and then dropping figures from the right.
 public final class ConsoleReporter: TrainingObserver {
     private let isTerminal: Bool
+    private let columns: Int
     private var lastDraw = Date.distantPast
+    private var epochs = 0
+    private var steps = 0
+    /// True while the bar's line is open (no newline yet): a note must end it first.
+    private var barIsOpen = false
     private let write: (String) -> Void
 
-    public init(isTerminal: Bool, write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+    public init(isTerminal: Bool, columns: Int = terminalColumns(),
+                write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.isTerminal = isTerminal
+        self.columns = columns
         self.write = write
     }
 
     public func epochBegan(_ epoch: Int, of epochs: Int, steps: Int) {
+        self.epochs = epochs
+        self.steps = steps
         if isTerminal { write("Epoch \(epoch)/\(epochs)\n") }
     }
 
     public func stepEnded(_ p: StepProgress) {
         guard isTerminal, p.step == p.steps || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = Date()
-        let width = 30
-        let done = width * p.step / p.steps
-        let bar = String(repeating: "=", count: max(0, done - 1)) + (done > 0 ? (p.step == p.steps ? "=" : ">") : "")
-            + String(repeating: ".", count: width - done)
         let eta = p.elapsed / Double(p.step) * Double(p.steps - p.step)
-        let counter = String(p.step).padded(String(p.steps).count)
-        write("\r\(counter)/\(p.steps) [\(bar)] - ETA: \(Int(eta.rounded()))s - loss: \(p.loss.fixed(4)) - accuracy: \(p.accuracy.fixed(4))\u{1B}[K")
+        write("\r" + ConsoleReporter.barLine(step: p.step, of: p.steps, figures: [
+            "ETA: \(Int(eta.rounded()))s", "loss: \(p.loss.fixed(4))", "accuracy: \(p.accuracy.fixed(4))",
+        ], columns: columns) + "\u{1B}[K")
+        barIsOpen = true
+    }
+
+    /// `step/steps [====>....] - figure - figure`, at most `columns - 1` wide (the last column stays free, as some
+    /// terminals wrap on it): the bar shrinks from 30 to 10 cells, then figures are dropped from the end, then
+    /// the bar goes.
+    public static func barLine(step: Int, of steps: Int, figures: [String], columns: Int) -> String {
+        let counter = String(step).padded(String(steps).count) + "/\(steps)"
+        let room = columns - 1
+        for kept in stride(from: figures.count, through: 0, by: -1) {
+            let tail = figures.prefix(kept).map { " - " + $0 }.joined()
+            let width = min(30, room - counter.count - 3 - tail.count)
+            guard width >= 10 else { continue }
+            let done = width * step / steps
+            let bar = String(repeating: "=", count: max(0, done - 1)) + (done > 0 ? (step == steps ? "=" : ">") : "")
+                + String(repeating: ".", count: width - done)
+            return "\(counter) [\(bar)]\(tail)"
+        }
+        return String(counter.prefix(max(0, room)))
     }
 
     public func epochEnded(_ r: EpochRecord) {
-        var line = isTerminal ? "\r\u{1B}[K" : "Epoch \(r.epoch) - "
+        // Keras' end-of-epoch line keeps the step count on a terminal; a log file gets the epoch number instead.
+        var line = isTerminal ? "\r\u{1B}[K\(steps)/\(steps) - " : "Epoch \(r.epoch)/\(epochs) - "
         line += "\(r.seconds.fixed(1))s - \(Int(r.samplesPerSecond.rounded())) samples/s - loss: \(r.loss.fixed(4))"
             + " - accuracy: \(r.accuracy.fixed(4))"
         if let valLoss = r.valLoss, let valAccuracy = r.valAccuracy {
             line += " - val_loss: \(valLoss.fixed(4)) - val_accuracy: \(valAccuracy.fixed(4))"
         }
+        barIsOpen = false
         write(line + "\n")
     }
 
     public func intervalEnded(step: StepProgress, globalSamplesPerSecond: Double, times: RankTimes) {}
 
-    public func note(_ message: String) { write(message + "\n") }
+    public func note(_ message: String) {
+        if barIsOpen { write("\n") }
+        barIsOpen = false
+        write(message + "\n")
+    }
+}
+
+/// The terminal's width: standard output's window size, else $COLUMNS, else 80 (the default terminal; an MPI
+/// launcher's forwarded output has no window size).
+public func terminalColumns() -> Int {
+    var size = winsize()
+    if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    if let text = ProcessInfo.processInfo.environment["COLUMNS"], let columns = Int(text), columns > 0 { return columns }
+    return 80
 }
 
 /// The `--log FILE` record stream: JSON lines, one per epoch and one every N steps, each with its wall time.

@@ -18,9 +18,11 @@ struct Fit: ParsableCommand {
     @Option(help: "Global batch: samples per optimizer step, split across the ranks.") var batchSize: Int?
     @Option(help: "Samples per rank per step instead (global batch = this x ranks), as Horovod.") var perRankBatchSize: Int?
     @Flag(help: "Multiply the learning rate by the number of ranks.") var scaleLr = false
-    @Option(help: "Ramp the learning rate up from 1/ranks of its value over this many epochs.") var warmupEpochs: Double = 0
-    @Option(help: ArgumentHelp("Every K steps, check that all ranks hold identical parameters.", valueName: "k"))
-    var checkSync = 0
+    @Option(help: "Ramp the learning rate up from 1/ranks of its value over this many epochs (default 0).")
+    var warmupEpochs: Double?
+    @Option(help: ArgumentHelp("Every K steps, check that all ranks hold identical parameters (default 0: never).",
+                               valueName: "k"))
+    var checkSync: Int?
     @Option(help: "sgd, adam or rmsprop.", transform: { try oneOf(OptimizerSpec.Name.self, $0) })
     var optimizer: OptimizerSpec.Name?
     @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float?
@@ -35,11 +37,11 @@ struct Fit: ParsableCommand {
     @Flag(help: "Validate on the test set after every epoch instead (Keras' validation_data=(x_test, y_test)).")
     var validateOnTest = false
     @Option(help: "Stop after this many epochs without val_loss improvement (0: never).") var earlyStoppingPatience: Int?
-    @Option(help: "Smallest val_loss decrease that counts as improvement.") var minDelta: Float = 0
+    @Option(help: "Smallest val_loss decrease that counts as improvement (default 0).") var minDelta: Float?
     @Flag(help: "With early stopping, keep the last weights instead of the best.") var keepLastWeights = false
     @Option(help: ArgumentHelp("Train on the first N training samples only.", valueName: "n")) var trainSamples: Int?
     @Option(help: ArgumentHelp("Append JSON-lines records to this file.", valueName: "file")) var log: String?
-    @Option(help: "Log a step record every N steps (0: epochs only).") var logEvery = 100
+    @Option(help: "Log a step record every N steps (default 100; 0: epochs only).") var logEvery: Int?
     @Option(help: ArgumentHelp("auto, bar or epochs: a live progress bar, or one line per epoch. auto draws the bar on "
                                + "a terminal, but not under an MPI launcher, where OpenMPI reports a terminal even when "
                                + "output goes to a file."))
@@ -47,11 +49,13 @@ struct Fit: ParsableCommand {
     @Option(help: ArgumentHelp("Where to save the trained model (default: <model>.safetensors.zst).", valueName: "file"))
     var output: String?
     @Option(help: ArgumentHelp("Write training checkpoints here: every epoch, every --checkpoint-every-steps, and on "
-                               + "SIGINT or SIGTERM.", valueName: "dir"))
+                               + "SIGINT, SIGTERM or SIGUSR1.", valueName: "dir"))
     var checkpointDir: String?
     @Option(help: ArgumentHelp("Also checkpoint every N steps.", valueName: "n")) var checkpointEverySteps = 0
     @Option(help: "Checkpoints to keep (besides the best with --save-best).") var keepCheckpoints = 3
     @Flag(help: "Keep the checkpoint with the best val_loss (loss without validation) as well.") var saveBest = false
+    @Flag(help: "Delete the checkpoints of an earlier run in --checkpoint-dir and start a new run there.")
+    var overwriteCheckpoints = false
     @Option(help: "zstd level of checkpoints and the saved model (1-19).") var compressionLevel: Int32 = 3
     @Option(help: ArgumentHelp("End the job when a collective waits this long for the other ranks (a host down or "
                                + "cut off); 0: wait forever.", valueName: "seconds"))
@@ -72,8 +76,9 @@ struct Fit: ParsableCommand {
         if batchSize != nil && perRankBatchSize != nil {
             throw ValidationError("--batch-size and --per-rank-batch-size are alternatives; give one")
         }
-        if warmupEpochs < 0 { throw ValidationError("--warmup-epochs must be 0 or more") }
-        if checkSync < 0 { throw ValidationError("--check-sync must be 0 or more") }
+        if let warmupEpochs, !(warmupEpochs >= 0) { throw ValidationError("--warmup-epochs must be 0 or more") }
+        if let checkSync, checkSync < 0 { throw ValidationError("--check-sync must be 0 or more") }
+        if let minDelta, !(minDelta >= 0) { throw ValidationError("--min-delta must be 0 or more") }
         if let learningRate, !(learningRate > 0) { throw ValidationError("--lr must be positive, got \(learningRate)") }
         if let validationSplit, !(validationSplit >= 0 && validationSplit < 1) {
             throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
@@ -85,26 +90,29 @@ struct Fit: ParsableCommand {
             throw ValidationError("--early-stopping-patience must be 0 or more, got \(earlyStoppingPatience)")
         }
         if let trainSamples, trainSamples < 1 { throw ValidationError("--train-samples must be at least 1") }
-        if logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
+        if let logEvery, logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
         if checkpointEverySteps < 0 { throw ValidationError("--checkpoint-every-steps must be 0 or more") }
         if keepCheckpoints < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
         if !(stallTimeout >= 0) { throw ValidationError("--stall-timeout must be 0 or more seconds") }
         if !(1...19).contains(compressionLevel) { throw ValidationError("--compression-level must be in 1-19") }
+        if overwriteCheckpoints && (checkpointDir == nil || resume != nil) {
+            throw ValidationError("--overwrite-checkpoints goes with --checkpoint-dir, and not with --resume")
+        }
         if resume == Self.newestInCheckpointDirectory && checkpointDir == nil {
             throw ValidationError("--resume without a file needs --checkpoint-dir to find the newest checkpoint in")
         }
     }
 
-    /// `base` (the preset's or custom model's defaults, or a resumed checkpoint's settings) with every given flag
-    /// applied, for a job of `ranks` ranks.
+    /// `base` (the preset's or custom model's defaults, or a resumed checkpoint's settings) with every flag the
+    /// user gave applied, for a job of `ranks` ranks. A flag not given leaves the base's value.
     func trainingConfiguration(_ base: TrainingConfiguration, ranks: Int) -> TrainingConfiguration {
         var c = base
         if let epochs { c.epochs = epochs }
         if let batchSize { c.batchSize = batchSize }
         if let perRankBatchSize { c.batchSize = perRankBatchSize * ranks }
         if scaleLr { c.scaleLearningRate = true }
-        if warmupEpochs > 0 { c.warmupEpochs = warmupEpochs }
-        c.checkSyncEverySteps = checkSync
+        if let warmupEpochs { c.warmupEpochs = warmupEpochs }
+        if let checkSync { c.checkSyncEverySteps = checkSync }
         if let optimizer { c.optimizer = OptimizerSpec(optimizer, learningRate: learningRate) }
         if let learningRate { c.optimizer.learningRate = learningRate }
         if let momentum { c.optimizer.momentum = momentum }
@@ -116,9 +124,9 @@ struct Fit: ParsableCommand {
         if let earlyStoppingPatience {
             c.earlyStopping = earlyStoppingPatience == 0 ? nil : EarlyStoppingSpec(patience: earlyStoppingPatience)
         }
-        c.earlyStopping?.minDelta = minDelta
+        if let minDelta { c.earlyStopping?.minDelta = minDelta }
         if keepLastWeights { c.earlyStopping?.restoreBestWeights = false }
-        c.logEverySteps = logEvery
+        if let logEvery { c.logEverySteps = logEvery }
         return c
     }
 
@@ -129,6 +137,11 @@ struct Fit: ParsableCommand {
     func train(_ communicator: any Communicator) throws {
         // Before any data: the Swift runtime and the MPI library.
         let startupMemory = ResidentMemory.read()
+        // Rank 0 writes every file; it claims the checkpoint directory before anything else is done.
+        let lock = communicator.isRoot ? try checkpointDir.map(claimCheckpointDirectory) : nil
+        defer { withExtendedLifetime(lock) {} }
+        // From here on a stop signal is kept for the first step's end, which checkpoints and stops.
+        if checkpointDir != nil { StopSignals.install() }
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
@@ -165,6 +178,7 @@ struct Fit: ParsableCommand {
         let model = try definition.makeModel(seed: configuration.seed)
         try checkModel(model, fits: training, loss: configuration.loss, source: resumed?.path ?? modelChoice.source)
         let outputPath = output ?? "\(name).safetensors.zst"
+        if communicator.isRoot { try WritablePath.checkFile(outputPath, what: "--output \(outputPath)") }
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
         var savedWorldSize = communicator.size
         if let resumed { savedWorldSize = try trainer.restore(from: resumed.contents, path: resumed.path) }
@@ -188,8 +202,14 @@ struct Fit: ParsableCommand {
         }
         trainer.observers = ([console, logFile] as [(any TrainingObserver)?]).compactMap { $0 }
         if let resumed {
-            console?.note("Resuming \(resumed.path): epoch \(trainer.progress.epoch + 1), after step \(trainer.progress.stepInEpoch) "
-                          + "(global step \(trainer.progress.globalStep))")
+            if trainer.progress.epoch >= configuration.epochs {
+                console?.note("\(resumed.path) ends a complete run (\(trainer.progress.epoch) epochs, --epochs "
+                              + "\(configuration.epochs)): nothing left to train; testing and saving its model. To train on, "
+                              + "give --epochs more than \(trainer.progress.epoch)")
+            } else {
+                console?.note("Resuming \(resumed.path): epoch \(trainer.progress.epoch + 1), after step "
+                              + "\(trainer.progress.stepInEpoch) (global step \(trainer.progress.globalStep))")
+            }
             if savedWorldSize != communicator.size {
                 console?.note("The checkpoint was saved by \(savedWorldSize) ranks, this job has \(communicator.size): the global "
                               + "batch and sample order stay the same; dropout masks and float summation order change")
@@ -210,7 +230,6 @@ struct Fit: ParsableCommand {
         if let checkpointDir {
             let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)
             let metadata = ["name": name, "dataset_sha256": dataChecksum ?? ""]
-            StopSignals.install()
             trainer.stopRequested = { StopSignals.requested }
             trainer.checkpointEverySteps = checkpointEverySteps
             trainer.checkpoint = { reason in
@@ -230,7 +249,7 @@ struct Fit: ParsableCommand {
         }
         guard try trainer.fit(training: training, validation: validation) else {
             console?.note("Stopped by a signal at epoch \(trainer.progress.epoch + 1), step \(trainer.progress.stepInEpoch); "
-                          + "continue with --resume --checkpoint-dir \(checkpointDir ?? "DIR")")
+                          + "continue with: \(continuingCommand(ranks: communicator.size))")
             logFile?.record("stopped", ["global_step": trainer.progress.globalStep])
             communicator.barrier()
             return
@@ -277,6 +296,36 @@ struct Fit: ParsableCommand {
             "training_total_mib": budget.totalBytes.mebibytes]
         fields["startup_resident_mib"] = startupMiB
         log?.record("memory", fields)
+    }
+
+    /// This run's own command line with `--resume` added: it continues the same run, with the same output, log
+    /// and settings. Under an MPI launcher the launcher's own flags are unknown here; only the rank count is given.
+    func continuingCommand(ranks: Int) -> String {
+        var arguments = CommandLine.arguments
+        if !arguments.contains(where: { $0 == "--resume" || $0.hasPrefix("--resume=") }) { arguments.append("--resume") }
+        let quoted = arguments.map { argument in
+            argument.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
+                ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
+        return (MPICommunicator.isLaunchedByMPI ? "mpirun -np \(ranks) " : "") + quoted.joined(separator: " ")
+    }
+
+    /// Makes the checkpoint directory, locks it for this job, and refuses to mix this run's checkpoints with an
+    /// earlier run's there unless told to continue it (--resume) or to start over (--overwrite-checkpoints).
+    func claimCheckpointDirectory(_ path: String) throws -> CheckpointLock {
+        try WritablePath.prepareDirectory(path, what: "--checkpoint-dir \(path)")
+        let lock = try CheckpointLock(directory: path)
+        let directory = CheckpointDirectory(path: path, keep: keepCheckpoints)
+        if resume == nil, directory.holdsARun {
+            guard overwriteCheckpoints else {
+                let newest = directory.checkpointFiles().last.map { ", newest \($0)" } ?? ""
+                throw CheckpointError("--checkpoint-dir \(path) holds another run's checkpoints\(newest): continue that run "
+                                          + "with --resume, start over there with --overwrite-checkpoints, or choose "
+                                          + "another directory")
+            }
+            try directory.removeRun()
+        }
+        return lock
     }
 
     /// Rank 0 finds and reads the checkpoint (a file, a directory's newest valid one, or --checkpoint-dir's), checks

@@ -7,7 +7,7 @@ import Foundation
 /// left waiting for a peer that stopped answering: a collective that waits `stallTimeout` seconds ends the job.
 func runOnEveryRank(stallTimeout: Double = defaultStallTimeout, _ body: (any Communicator) throws -> Void) throws {
     guard MPICommunicator.isLaunchedByMPI else { return try body(SingleProcess()) }
-    let communicator = MPICommunicator()
+    let communicator = try MPICommunicator()
     do {
         try body(communicator.size > 1 && stallTimeout > 0
                      ? StallWatchdog(communicator, timeout: stallTimeout) : communicator)

@@ -59,6 +59,21 @@ class BinaryTestCase: XCTestCase {
         return try launch(command, timeout: timeout, whileRunning: whileRunning)
     }
 
+    /// Runs the binary with `arguments` from inside a `whileRunning` closure, where the test case is out of
+    /// reach: the exit status and standard error (its output is dropped).
+    static func runBinary(_ arguments: [String]) throws -> (status: Int32, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let error = Pipe()
+        process.standardError = error
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
     /// Runs any command line; `whileRunning` gets the process after launch (to inject faults).
     func launch(_ command: [String], timeout: TimeInterval = 300, whileRunning: (@Sendable (Process) -> Void)? = nil) throws -> Result {
         let process = Process()
