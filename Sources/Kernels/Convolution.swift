@@ -3,7 +3,7 @@
 // the right operand for an im2col matrix whose columns run (kh, kw, in).
 
 /// Keras/TensorFlow padding modes.
-public enum Padding: String, Codable, Sendable {
+public enum Padding: String, Codable, Sendable, CaseIterable {
     /// No padding: windows stay inside the input.
     case valid
     /// Output length ceil(input / stride); the padding is split with the extra row or column at the end.

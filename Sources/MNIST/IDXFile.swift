@@ -10,11 +10,13 @@ public struct IDXFile: Equatable, Sendable {
     public let dimensions: [Int]
     public let bytes: [UInt8]
 
-    /// Reads and validates `path`, raw or gzip-compressed, expecting `magic`.
-    public init(contentsOf path: String, magic: UInt32) throws {
+    /// What to do about a bad data file.
+    public static let dataFileHint = "download it again (mnist-train download) or point --data at a directory with valid files"
+
+    /// Reads and validates `path`, raw or gzip-compressed, expecting `magic`; `hint` ends every error with what to do.
+    public init(contentsOf path: String, magic: UInt32, hint fix: String = IDXFile.dataFileHint) throws {
         let data = try IDXFile.readPossiblyCompressed(path)
         let kind = magic == IDXFile.imagesMagic ? "image" : "label"
-        let fix = "download it again (mnist-train download) or point --data at a directory with valid files"
         guard !data.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
         guard data.count >= 4 else { throw DataError("\(path) is truncated: \(data.count) bytes, no IDX header; \(fix)") }
         let found = IDXFile.bigEndianUInt32(data, at: 0)

@@ -50,5 +50,5 @@ extension Double {
 
 extension String {
     /// Right-aligned in `width` columns.
-    func padded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+    public func padded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

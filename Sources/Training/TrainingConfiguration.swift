@@ -89,6 +89,22 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
                                                      loss: .sparseCategoricalCrossentropy)
 }
 
+extension TrainingConfiguration {
+    /// The optimizer as one phrase: "sgd lr 0.1 momentum 0.9 nesterov".
+    public var optimizerText: String {
+        "\(optimizer.name.rawValue) lr \(optimizer.learningRate)"
+            + (optimizer.momentum > 0 ? " momentum \(optimizer.momentum)" : "") + (optimizer.nesterov ? " nesterov" : "")
+    }
+
+    /// Early stopping as one phrase, or nil without it: "early stopping (patience 2, best weights restored)".
+    public var earlyStoppingText: String? {
+        earlyStopping.map { spec in
+            "early stopping (patience \(spec.patience)" + (spec.minDelta > 0 ? ", min_delta \(spec.minDelta)" : "")
+                + (spec.restoreBestWeights ? ", best weights restored)" : ", last weights kept)")
+        }
+    }
+}
+
 extension Preset {
     /// The tutorial's own settings (../shared/DESIGN.md). Where a tutorial uses EarlyStopping without saying
     /// how, patience is 2 with the best weights restored; cnn-bn validates on 10% as mlp-bn does.

@@ -10,7 +10,9 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model.")
 
-    @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst).", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst), a checkpoint, or a checkpoint directory "
+                                 + "(its newest checkpoint).", valueName: "file"))
+    var file: String
     @OptionGroup var dataOptions: DataOptions
     @Flag(help: "Print JSON instead of tables.") var json = false
 
@@ -20,7 +22,7 @@ struct Evaluate: ParsableCommand {
 
     /// Each rank evaluates its share of the test set; rank 0 prints the sums.
     func evaluate(_ communicator: any Communicator) throws {
-        let (model, _, metadata) = try ModelFile.load(file)
+        let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
         let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
             .loss ?? .sparseCategoricalCrossentropy
         let test = try dataOptions.files.loadTest()

@@ -42,6 +42,7 @@ struct Fit: ParsableCommand {
     @Option(help: ArgumentHelp("Train on the first N training samples only.", valueName: "n")) var trainSamples: Int?
     @Option(help: ArgumentHelp("Append JSON-lines records to this file.", valueName: "file")) var log: String?
     @Option(help: "Log a step record every N steps (default 100; 0: epochs only).") var logEvery: Int?
+    @Flag(help: "Print only the test result (and errors): no header, progress or notes.") var quiet = false
     @Option(help: ArgumentHelp("auto, bar or epochs: a live progress bar, or one line per epoch. auto draws the bar on "
                                + "a terminal, but not under an MPI launcher, where OpenMPI reports a terminal even when "
                                + "output goes to a file."))
@@ -63,6 +64,9 @@ struct Fit: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint: alone, the newest in --checkpoint-dir; or a checkpoint file, "
                                + "or a checkpoint directory.", valueName: "file|dir"))
     var resume: String?
+    @Option(help: ArgumentHelp("Start a new run from a saved model's (or checkpoint's) weights: fine-tuning. Without "
+                               + "--model it trains that model with its saved settings.", valueName: "file"))
+    var initFrom: String?
 
     /// What a bare `--resume` stands for (see `normalizingResume`).
     static let newestInCheckpointDirectory = ":latest"
@@ -95,6 +99,9 @@ struct Fit: ParsableCommand {
         if keepCheckpoints < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
         if !(stallTimeout >= 0) { throw ValidationError("--stall-timeout must be 0 or more seconds") }
         if !(1...19).contains(compressionLevel) { throw ValidationError("--compression-level must be in 1-19") }
+        if initFrom != nil && resume != nil {
+            throw ValidationError("--init-from starts a new run and --resume continues one; give one")
+        }
         if overwriteCheckpoints && (checkpointDir == nil || resume != nil) {
             throw ValidationError("--overwrite-checkpoints goes with --checkpoint-dir, and not with --resume")
         }
@@ -162,7 +169,21 @@ struct Fit: ParsableCommand {
             name = resumed.contents.metadata["name"] ?? name
             base = try decode(TrainingConfiguration.self, resumed.contents.metadata["training"], resumed.path)
         }
+        // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
+        let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
+        if let initial, let initFrom {
+            if modelChoice.isExplicit && initial.definition != definition {
+                throw CommandError("--init-from \(initFrom) holds \(initial.metadata["name"] ?? "another model"), not \(name): "
+                                       + "leave out --model and --model-file to fine-tune that model")
+            }
+            if !modelChoice.isExplicit {
+                definition = initial.definition
+                name = initial.metadata["name"] ?? name
+                if let saved = initial.metadata["training"] { base = try decode(TrainingConfiguration.self, saved, initFrom) }
+            }
+        }
         let configuration = trainingConfiguration(base, ranks: communicator.size)
+        if let problem = ignoredFlag(in: configuration, model: name) { throw CommandError(problem) }
         if let resumed, let problem = incompatibility(configuration, with: base) {
             throw CheckpointError("\(resumed.path): \(problem)")
         }
@@ -176,7 +197,12 @@ struct Fit: ParsableCommand {
                                       + "this run's \(dataChecksum!.prefix(12))…); pass the same --data and --train-samples")
         }
         let model = try definition.makeModel(seed: configuration.seed)
-        try checkModel(model, fits: training, loss: configuration.loss, source: resumed?.path ?? modelChoice.source)
+        if let initial {
+            _ = model.store.values.update(fromContentsOf: initial.model.store.values)
+            _ = model.store.state.update(fromContentsOf: initial.model.store.state)
+        }
+        try checkModel(model, fits: training, loss: configuration.loss,
+                       source: resumed?.path ?? initFrom.map { "--init-from \($0)" } ?? modelChoice.source)
         let outputPath = output ?? "\(name).safetensors.zst"
         if communicator.isRoot { try WritablePath.checkFile(outputPath, what: "--output \(outputPath)") }
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
@@ -184,7 +210,7 @@ struct Fit: ParsableCommand {
         if let resumed { savedWorldSize = try trainer.restore(from: resumed.contents, path: resumed.path) }
 
         // Rank 0 alone prints, logs and saves.
-        let console = communicator.isRoot ? ConsoleReporter(isTerminal: progress.drawsBar) : nil
+        let console = communicator.isRoot && !quiet ? ConsoleReporter(isTerminal: progress.drawsBar) : nil
         var logFile: JSONLinesLog?
         if communicator.isRoot, let log {
             let file = try JSONLinesLog(path: log)
@@ -194,7 +220,7 @@ struct Fit: ParsableCommand {
                                        "world_size": communicator.size, "saved_world_size": savedWorldSize])
                 file.appendEpochsMissing(from: trainer.history, logPath: log)
             } else {
-                file.record("fit_start", ["model": name, "training_samples": training.count,
+                file.record("fit_start", ["model": name, "init_from": initFrom ?? NSNull(), "training_samples": training.count,
                                           "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
                                           "configuration": jsonObject(configuration)])
             }
@@ -216,15 +242,20 @@ struct Fit: ParsableCommand {
             }
             resumed.warnings.forEach { console?.note($0) }
         } else {
-            let optimizerText = "\(configuration.optimizer.name.rawValue) lr \(configuration.optimizer.learningRate)"
-                + (configuration.optimizer.momentum > 0 ? " momentum \(configuration.optimizer.momentum)" : "")
             let ranksText = communicator.size > 1
                 ? "\(communicator.size) ranks, global batch \(configuration.batchSize)" : "batch \(configuration.batchSize)"
             console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
                           + (validateOnTest ? ", validating on the \(testSet.count) test samples"
-                                : heldOut.map { ", \($0.count) for validation" } ?? "")
-                          + "; \(optimizerText), \(configuration.loss.rawValue), \(ranksText), "
-                          + "\(configuration.epochs) epochs, seed \(configuration.seed)")
+                                : heldOut.map { ", \($0.count) for validation (split \(configuration.validationSplit))" } ?? "")
+                          + "; \(configuration.optimizerText), \(configuration.loss.rawValue), \(ranksText), "
+                          + "\(configuration.epochs) epochs, seed \(configuration.seed)"
+                          + (configuration.earlyStoppingText.map { ", " + $0 } ?? "")
+                          + (initFrom.map { "; starting from the weights of \($0)" } ?? ""))
+            if !MPICommunicator.isLaunchedByMPI, ProcessInfo.processInfo.activeProcessorCount > 1 {
+                let cores = ProcessInfo.processInfo.activeProcessorCount
+                console?.note("This process trains on one of the \(cores) cores it may use; to use them all, run it "
+                              + "under MPI: mpirun -np \(cores) \(CommandLine.arguments[0]) fit ...")
+            }
         }
 
         if let checkpointDir {
@@ -256,8 +287,9 @@ struct Fit: ParsableCommand {
         }
 
         let test = trainer.evaluate(testSet)
-        console?.note("Test loss \(test.loss.fixed(4)) - test accuracy \((100 * test.accuracy).fixed(2))% "
-                      + "(\(test.correct)/\(test.count))")
+        let testLine = "Test loss \(test.loss.fixed(4)) - test accuracy \((100 * test.accuracy).fixed(2))% "
+            + "(\(test.correct)/\(test.count))"
+        if let console { console.note(testLine) } else if communicator.isRoot { print(testLine) }
         logFile?.record("test", ["loss": test.loss, "accuracy": test.accuracy, "correct": test.correct, "count": test.count])
         let budget = MemoryBudget(model: model, optimizerSlots: trainer.optimizer.slotNames.count,
                                   datasets: [training, testSet] + (heldOut.map { [$0] } ?? []),
@@ -361,6 +393,22 @@ struct Fit: ParsableCommand {
         if let found { return found }
         let path = String(decoding: pathBytes, as: UTF8.self)
         return ResumedCheckpoint(path: path, contents: try CheckpointFile.decode(bytes, path: path), warnings: [])
+    }
+
+    /// A flag given that this run would not use: the optimizer or early stopping it configures is not the run's.
+    func ignoredFlag(in configuration: TrainingConfiguration, model: String) -> String? {
+        let optimizer = configuration.optimizer.name
+        if momentum != nil && optimizer == .adam || nesterov && optimizer != .sgd {
+            let flag = nesterov ? "--nesterov" : "--momentum"
+            return "\(flag) does not apply to \(optimizer.rawValue), which \(model) trains with: add --optimizer sgd, "
+                + "or leave out \(flag)"
+        }
+        if configuration.earlyStopping == nil, minDelta != nil || keepLastWeights {
+            let flag = minDelta != nil ? "--min-delta" : "--keep-last-weights"
+            return "\(flag) applies to early stopping, which this run does not use: add --early-stopping-patience N, "
+                + "or leave out \(flag)"
+        }
+        return nil
     }
 
     /// Why the run cannot continue the checkpoint's, if it cannot: the sample order depends on these.

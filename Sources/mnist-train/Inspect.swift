@@ -5,11 +5,23 @@ import Foundation
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a checkpoint's or saved model's metadata and tensors.")
 
-    @Argument(help: ArgumentHelp("A .safetensors.zst file.", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("A .safetensors.zst file, or a checkpoint directory (its newest checkpoint).",
+                                 valueName: "file"))
+    var file: String
+    @Flag(help: "Print JSON: the whole metadata and every tensor's name, dtype and shape.") var json = false
 
     func run() throws {
-        let contents = try CheckpointFile.read(file)
-        print("\(file): zstd frame checksum verified; \(contents.tensors.count) tensors, "
+        let path = try modelFilePath(file)
+        let contents = try CheckpointFile.read(path)
+        if json {
+            let object: [String: Any] = [
+                "file": path, "metadata": contents.metadata,
+                "tensors": contents.tensors.map { ["name": $0.name, "dtype": "F32", "shape": $0.shape] as [String: Any] },
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print("\(path): zstd frame checksum verified; \(contents.tensors.count) tensors, "
               + "\(contents.tensors.reduce(0) { $0 + $1.values.count }) values")
         print("\nmetadata:")
         // Long JSON values (model, history) are cut to a line; `export` gives the whole file.
@@ -29,11 +41,11 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model's weights as a plain safetensors file (no optimizer state), for PyTorch or Keras.")
 
-    @Argument(help: ArgumentHelp("A checkpoint or saved model (.safetensors.zst).", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("A checkpoint or saved model (.safetensors.zst), or a checkpoint directory.", valueName: "file")) var file: String
     @Option(help: ArgumentHelp("The .safetensors file to write.", valueName: "file")) var safetensors: String
 
     func run() throws {
-        let (model, definition, metadata) = try ModelFile.load(file)
+        let (model, definition, metadata) = try ModelFile.load(try modelFilePath(file))
         var kept = metadata.filter { ["name", "test_accuracy", "training", "history"].contains($0.key) }
         kept["model"] = try ModelFile.encodedDefinition(definition)
         kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"

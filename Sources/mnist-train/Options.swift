@@ -1,4 +1,6 @@
 import ArgumentParser
+import Checkpoint
+import Distributed
 import Engine
 import Foundation
 import MNIST
@@ -19,6 +21,10 @@ struct ModelChoice: ParsableArguments {
 
     var preset: Preset { model ?? Self.defaultPreset }
 
+    func validate() throws {
+        if model != nil && modelFile != nil { throw ValidationError("--model and --model-file are alternatives; give one") }
+    }
+
     /// True when the user chose a model (a resumed run otherwise takes the checkpoint's).
     var isExplicit: Bool { model != nil || modelFile != nil }
 
@@ -27,6 +33,7 @@ struct ModelChoice: ParsableArguments {
         guard let data = FileManager.default.contents(atPath: modelFile) else {
             throw CommandError("--model-file \(modelFile): no such file")
         }
+        if let problem = jsonSyntaxProblem(data) { throw CommandError("--model-file \(modelFile): not valid JSON: \(problem)") }
         do {
             let definition = try JSONDecoder().decode(ModelDefinition.self, from: data)
             _ = try definition.makeModel()  // shape errors now, with the file named
@@ -73,6 +80,22 @@ func oneOf<T: RawRepresentable & CaseIterable>(_ type: T.Type, _ text: String) t
     return value
 }
 
+/// Where JSON text stops being JSON, as "line L, column C: what", or nil when it parses. JSONDecoder says only
+/// that the data is not valid; JSONSerialization names the byte offset, which is turned into a line and column.
+func jsonSyntaxProblem(_ data: Data) -> String? {
+    do {
+        _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        return nil
+    } catch {
+        let text = (error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"
+        guard let match = text.firstMatch(of: /(.*) around character (\d+)\.?/), let offset = Int(match.2) else { return text }
+        let before = data.prefix(offset)
+        let line = before.filter { $0 == 0x0A }.count + 1
+        let column = offset - (before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+        return "line \(line), column \(column): \(match.1.lowercased())"
+    }
+}
+
 extension DecodingError {
     /// One line: where in the JSON, and what was wrong.
     var oneLine: String {
@@ -97,4 +120,16 @@ extension DecodingError {
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The file a model argument names: itself, or for a checkpoint directory its newest readable checkpoint, as
+/// `fit --resume DIR` takes it.
+func modelFilePath(_ argument: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
+        return argument
+    }
+    let newest = try CheckpointDirectory(path: argument, keep: 1).newestValid()
+    newest.warnings.forEach { writeStandardError($0 + "\n") }
+    return newest.path
 }

@@ -8,16 +8,24 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict digits with a saved model: test-set samples or an image file (IDX or PGM), drawn in the terminal.")
 
-    @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst).", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst), a checkpoint, or a checkpoint directory "
+                                 + "(its newest checkpoint).", valueName: "file"))
+    var file: String
     @Option(name: .customLong("index"), help: ArgumentHelp("Test-set sample to predict (repeatable).", valueName: "n"))
     var indices: [Int] = []
     @Option(help: ArgumentHelp("An image file instead: IDX (every image in it) or PGM (P2/P5), 28x28.", valueName: "file"))
     var image: String?
     @Flag(help: "Invert the image's gray levels (for dark digits on a light background).") var invert = false
+    @Flag(help: "Print JSON (each sample's name, prediction and probabilities) instead of drawings.") var json = false
     @OptionGroup var dataOptions: DataOptions
 
+    func validate() throws {
+        if image != nil && !indices.isEmpty { throw ValidationError("--index and --image are alternatives; give one") }
+        if image == nil && invert { throw ValidationError("--invert goes with --image") }
+    }
+
     func run() throws {
-        let (model, _, _) = try ModelFile.load(file)
+        let (model, _, _) = try ModelFile.load(try modelFilePath(file))
         let samples: Dataset
         var names: [String]
         if let image {
@@ -40,8 +48,16 @@ struct Predict: ParsableCommand {
         let (x, _) = samples.batch(0..<samples.count)
         let probabilities = model.predict(x)
         let classes = probabilities.sampleSize
-        for i in 0..<samples.count {
-            let p = Array(probabilities.scalars[i * classes..<(i + 1) * classes])
+        let rows = (0..<samples.count).map { Array(probabilities.scalars[$0 * classes..<($0 + 1) * classes]) }
+        if json {
+            let objects = rows.enumerated().map { i, p in
+                ["sample": names[i], "predicted": p.indices.max { p[$0] < p[$1] }!, "probabilities": p.map(Double.init)]
+                    as [String: Any]
+            }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        for (i, p) in rows.enumerated() {
             let best = p.indices.max { p[$0] < p[$1] }!
             print(draw(samples, i))
             print("\(names[i]): predicted \(best) (\(String(format: "%.1f", 100 * p[best]))%)")
@@ -73,7 +89,8 @@ enum ImageFile {
         if bytes.starts(with: [0x50, 0x32]) || bytes.starts(with: [0x50, 0x35]) {
             dataset = try pgm(bytes, path: path)
         } else {
-            let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic)
+            let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic,
+                                     hint: "--image takes a PGM (P2 or P5) or an IDX image file")
             guard images.dimensions.count == 3 else { throw CommandError("--image \(path): not an IDX image file") }
             dataset = Dataset(images: images.bytes, labels: [UInt8](repeating: 0, count: images.dimensions[0]),
                               rows: images.dimensions[1], columns: images.dimensions[2])

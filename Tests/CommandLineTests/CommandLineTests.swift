@@ -113,10 +113,53 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("tiny.safetensors.zst")))
     }
 
+    /// The small commands a user reaches for: version, presets, JSON from inspect and predict, a checkpoint
+    /// directory wherever a model is taken, and fine-tuning from a saved model.
+    func testEverydayCommandsAndFineTuning() throws {
+        let version = try run(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertNotNil(version.output.wholeMatch(of: /\d+\.\d+\.\d+\n/), version.output)
+        let presets = try run(["presets", "--json"])
+        let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(presets.output.utf8)) as? [[String: Any]], presets.output)
+        XCTAssertEqual(list.map { $0["name"] as? String }, ["mlp", "mlp-bn", "cnn-bn", "cnn-small", "convnet-dropout", "convnet", "lenet5"])
+        XCTAssertEqual(list.first { $0["name"] as? String == "convnet" }?["parameters"] as? Int, 93_322)  // Keras' count
+        XCTAssertTrue(try run(["presets"]).output.contains("early stopping (patience 2, best weights restored)"))
+
+        let checkpoints = path("everyday")
+        let fit = try run(["fit", "--model", "mlp", "--data", dataDirectory, "--train-samples", "3000", "--epochs", "1",
+                           "--checkpoint-dir", checkpoints, "--output", path("mlp.safetensors.zst")])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        XCTAssertTrue(fit.output.contains("150 for validation (split 0.05)") && fit.output.contains("early stopping (patience 2"),
+                      fit.output)
+        let inspect = try run(["inspect", checkpoints, "--json"])
+        let contents = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(inspect.output.utf8)) as? [String: Any], inspect.output)
+        XCTAssertEqual((contents["metadata"] as? [String: String])?["format"], "mnist-train")
+        XCTAssertTrue((contents["file"] as? String ?? "").hasPrefix(checkpoints + "/ckpt-"))
+        let evaluate = try run(["evaluate", checkpoints, "--data", dataDirectory, "--json"])
+        let evaluation = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluate.output.utf8)) as? [String: Any], evaluate.error)
+        let correct = try XCTUnwrap(evaluation["correct"] as? Int)
+        let predict = try run(["predict", path("mlp.safetensors.zst"), "--data", dataDirectory, "--index", "0", "--json"])
+        let predictions = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(predict.output.utf8)) as? [[String: Any]], predict.error)
+        let probabilities = try XCTUnwrap(predictions.first?["probabilities"] as? [Double])
+        XCTAssertEqual(probabilities.count, 10)
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 1e-5)
+
+        // Fine-tuning with a learning rate too small to move a weight starts exactly where the saved model is.
+        let tune = try run(["fit", "--init-from", path("mlp.safetensors.zst"), "--data", dataDirectory, "--train-samples", "64",
+                            "--epochs", "1", "--lr", "1e-30", "--output", path("tuned.safetensors.zst")])
+        XCTAssertEqual(tune.status, 0, tune.error)
+        XCTAssertTrue(tune.output.contains("mlp: ") && tune.output.contains("starting from the weights of"), tune.output)
+        XCTAssertTrue(tune.output.contains("(\(correct)/10000)"), "expected the saved model's \(correct) correct: \(tune.output)")
+    }
+
     /// Bad input: non-zero exit, one clear line naming the flag or file, no crash dump, no output file.
     func testBadInputGivesOneClearLine() throws {
         XCTAssertTrue(FileManager.default.createFile(atPath: path("typo.json"), contents: Data(#"{"layers": [{"type": "Dense", "unitz": 3}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("unknown-type.json"), contents: Data(
+            #"{"layers": [{"type": "Dense2", "units": 3}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("unknown-activation.json"), contents: Data(
+            #"{"layers": [{"type": "Dense", "units": 3, "activation": "gelu"}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
             #"{"input_shape": [3, 3, 1], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 5}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("garbage.safetensors.zst"), contents: Data("garbage".utf8)))
@@ -149,7 +192,17 @@ final class CommandLineTests: BinaryTestCase {
             (["fit", "--optimizer", "adagrad"], "--optimizer"),
             (["fit", "--data", path("no-such-dir"), "--epochs", "1"], "mnist-train download"),
             (["summary", "--model-file", path("typo.json")], "unknown key \"unitz\""),
-            (["summary", "--model-file", path("broken.json")], "not valid JSON"),
+            (["summary", "--model-file", path("broken.json")], "not valid JSON: line 1, column 2"),
+            (["summary", "--model-file", path("unknown-type.json")], #"layers[0]: unknown type "Dense2"; use one of Conv2D, "#),
+            (["summary", "--model-file", path("unknown-activation.json")], #"unknown activation "gelu"; use one of linear, relu"#),
+            (["fit", "--lr", "-1"], "--lr must be positive, got -1"),
+            (["fit", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
+            (["fit", "--model", "lenet5", "--momentum", "0.9", "--data", dataDirectory], "--momentum does not apply to adam"),
+            (["fit", "--model", "mlp", "--min-delta", "0.1", "--early-stopping-patience", "0", "--data", dataDirectory],
+             "--min-delta applies to early stopping"),
+            (["fit", "--model", "lenet5", "--model-file", path("typo.json")], "--model and --model-file are alternatives"),
+            (["predict", path("absent.safetensors.zst"), "--index", "1", "--image", path("typo.json")],
+             "--index and --image are alternatives"),
             (["summary", "--model-file", path("impossible.json")], "5x5 kernel does not fit a 3x3 input"),
             (["summary", "--model-file", path("absent.json")], "no such file"),
             (["evaluate", path("garbage.safetensors.zst"), "--data", dataDirectory], "not a zstd-compressed checkpoint"),
@@ -167,6 +220,7 @@ final class CommandLineTests: BinaryTestCase {
             }
             XCTAssertEqual(lines.count, 1, "\(what): \(result.error)")
             XCTAssertFalse(result.error.contains("Fatal error") || result.error.contains("Stack dump"), what)
+            XCTAssertFalse(result.error.contains("mnist-train <subcommand>"), "\(what): the top-level usage is no help here")
         }
         // Under mpirun too: the job ends with our line, not with a crash on each rank.
         let ranks = try run(fitting("seven"), ranks: 2, timeout: 60)

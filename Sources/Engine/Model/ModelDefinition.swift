@@ -43,23 +43,37 @@ extension LayerSpec {
     public init(from decoder: any Decoder) throws {
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        // Where in the file, for messages: "layers[2]".
+        let place = decoder.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ($0.stringValue) }.joined()
         if let unknown = keys.first(where: { !known.contains($0) }) {
-            throw ModelDefinitionError("unknown key \"\(unknown)\"; known keys are \(known.sorted().joined(separator: ", "))")
+            throw ModelDefinitionError("\(place): unknown key \"\(unknown)\"; known keys are \(known.sorted().joined(separator: ", "))")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        /// A name from a fixed list (layer type, activation, padding, initializer); an unknown one lists the valid ones.
+        func named<T: RawRepresentable & CaseIterable>(_ key: CodingKeys) throws -> T? where T.RawValue == String {
+            guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+            guard let value = T(rawValue: text) else {
+                throw ModelDefinitionError("\(place): unknown \(key.stringValue) \"\(text)\"; use one of "
+                                               + T.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return value
+        }
         func sizes(_ key: CodingKeys) throws -> [Int]? {
             if let single = try? c.decodeIfPresent(Int.self, forKey: key) { return [single] }
             return try c.decodeIfPresent([Int].self, forKey: key)
         }
-        self.init(type: try c.decode(Kind.self, forKey: .type))
+        guard let type: Kind = try named(.type) else {
+            throw ModelDefinitionError("\(place): needs a \"type\" (one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.init(type: type)
         filters = try c.decodeIfPresent(Int.self, forKey: .filters)
         units = try c.decodeIfPresent(Int.self, forKey: .units)
         kernelSize = try sizes(.kernelSize)
         poolSize = try sizes(.poolSize)
         strides = try sizes(.strides)
-        padding = try c.decodeIfPresent(Padding.self, forKey: .padding)
-        activation = try c.decodeIfPresent(Activation.self, forKey: .activation)
-        kernelInitializer = try c.decodeIfPresent(Initializer.self, forKey: .kernelInitializer)
+        padding = try named(.padding)
+        activation = try named(.activation)
+        kernelInitializer = try named(.kernelInitializer)
         useBias = try c.decodeIfPresent(Bool.self, forKey: .useBias)
         rate = try c.decodeIfPresent(Float.self, forKey: .rate)
         momentum = try c.decodeIfPresent(Float.self, forKey: .momentum)
