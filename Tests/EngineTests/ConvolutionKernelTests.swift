@@ -72,12 +72,22 @@ final class ConvolutionKernelTests: XCTestCase {
         XCTAssertTrue(windowOutput(input: 3, window: 5, stride: 1, padding: .valid) == (0, 0))
     }
 
+    /// Pooling cases with 8 or more channels, where the fast kernel takes its eight-channel SIMD path (and the
+    /// scalar path for the rest): 8, 9, 16 and 17 channels.
+    static let wideCases: [Case] = [
+        Case(n: 2, h: 6, w: 6, c: 8, kh: 2, kw: 2, sh: 2, sw: 2, padding: .valid),
+        Case(n: 1, h: 7, w: 5, c: 9, kh: 3, kw: 3, sh: 2, sw: 2, padding: .same),
+        Case(n: 1, h: 5, w: 5, c: 16, kh: 3, kw: 2, sh: 1, sw: 2, padding: .valid),
+        Case(n: 2, h: 4, w: 7, c: 17, kh: 2, kw: 3, sh: 2, sw: 1, padding: .same),
+    ]
+
     func testMaxPoolFastMatchesReference() {
-        for (index, testCase) in Self.cases.enumerated() {
+        for (index, testCase) in (Self.cases + Self.wideCases).enumerated() {
             let g = geometry(testCase)
-            var input = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index))
-            // Ties: both kernels must pick the first maximum in row-major window order.
-            for i in stride(from: 0, to: input.count, by: 5) { input[i] = 0.5 }
+            // Values from {0, 1, 2}: most windows hold their maximum more than once, and both kernels must pick the
+            // first in row-major window order.
+            let input = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index), in: 0, 2.999)
+                .map { $0.rounded(.down) }
             let count = g.outputPixels * g.channels
             var fast = [Float](repeating: 0, count: count), reference = fast
             var fastArgmax = [Int32](repeating: 0, count: count), referenceArgmax = fastArgmax

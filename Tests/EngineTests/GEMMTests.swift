@@ -2,8 +2,8 @@ import Engine
 import XCTest
 
 /// The packed SIMD SGEMM against the reference triple loop, on shapes that exercise every edge of the 6x16 tile,
-/// the k blocking (384), the m blocking (120) and the 8-deep transposed packing, in all three forms training uses
-/// plus AᵀBᵀ.
+/// the k blocking (384), the m blocking (120), the column blocking (1024) and the 8-deep transposed packing, in
+/// all three forms training uses plus AᵀBᵀ.
 final class GEMMTests: XCTestCase {
     static let awkward = [1, 7, 33, 129]
 
@@ -76,6 +76,15 @@ final class GEMMTests: XCTestCase {
         check(transposeA: false, transposeB: false, m: 250, n: 40, k: 520, accumulate: false, padding: 2)
         check(transposeA: true, transposeB: false, m: 130, n: 19, k: 1153, accumulate: false, padding: 3)
         check(transposeA: false, transposeB: true, m: 121, n: 33, k: 64, accumulate: true, padding: 5)
+    }
+
+    func testColumnBlocksPastTheFirst() {
+        // n > 1024 is cut into column blocks: cnn-bn's Dense input gradient has n = 10,816. 2,061 = 2 x 1024 + 13
+        // gives two whole blocks and a ragged third, in every form, with strides.
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
+            check(transposeA: transposeA, transposeB: transposeB, m: 7, n: 2_061, k: 19, accumulate: false, padding: 3)
+        }
+        check(transposeA: false, transposeB: true, m: 13, n: 2_061, k: 70, accumulate: true)
     }
 
     func testZeroDepthClearsOrKeepsC() {
