@@ -64,6 +64,27 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(digest.output.hasPrefix("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"), digest.output)
     }
 
+    /// The official site's form, .gz files, counts as present once verified: nothing is fetched again.
+    func testDownloadKeepsVerifiedGzipFiles() throws {
+        let target = path("gzipped")
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+            let compressed = (dataDirectory as NSString).appendingPathComponent(name + ".gz")
+            let copy = (target as NSString).appendingPathComponent(name + ".gz")
+            if FileManager.default.fileExists(atPath: compressed) {
+                try FileManager.default.copyItem(atPath: compressed, toPath: copy)
+            } else {
+                let raw = (dataDirectory as NSString).appendingPathComponent(name)
+                XCTAssertEqual(try launch(["sh", "-c", "gzip -c \"$0\" > \"$1\"", raw, copy]).status, 0)
+            }
+        }
+        let result = try run(["download", "--data", target], timeout: 60)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("already in \(target), verified"), result.output)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: target).filter { !$0.hasSuffix(".gz") }, [],
+                       "nothing was fetched")
+    }
+
     func testValidateOnTestMatchesTheFinalTestAndMemoryIsLogged() throws {
         let fit = try run(["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "2", "--train-samples", "640",
                            "--validate-on-test", "--early-stopping-patience", "0", "--output", path("v.safetensors.zst"),
