@@ -30,20 +30,23 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // MARK: Input checks: caps, overflow-checked sizes, regular files only, for every reader of outside files
+        .target(name: "InputChecks", swiftSettings: release),
+
         // MARK: Kernels: GEMM, convolution, pooling, activations on raw pointers
         .target(name: "Kernels", swiftSettings: uncheckedKernels),
 
         // MARK: Engine: tensors, layers, losses, optimizers, Sequential. No MPI, no files.
-        .target(name: "Engine", dependencies: ["Kernels"], swiftSettings: release),
+        .target(name: "Engine", dependencies: ["Kernels", "InputChecks"], swiftSettings: release),
 
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
-        .target(name: "MNIST", dependencies: ["Engine", "CZlib"], swiftSettings: release),
+        .target(name: "MNIST", dependencies: ["Engine", "InputChecks", "CZlib"], swiftSettings: release),
 
         // MARK: Distributed: the Communicator protocol, OpenMPI and single-process implementations
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: release),
 
         // MARK: Checkpoints: zstd-compressed safetensors, written atomically
-        .target(name: "Checkpoint", dependencies: ["Engine", "CZstd"], swiftSettings: release),
+        .target(name: "Checkpoint", dependencies: ["Engine", "InputChecks", "CZstd"], swiftSettings: release),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
         .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint"], swiftSettings: release),

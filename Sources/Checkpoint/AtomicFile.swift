@@ -6,13 +6,33 @@ import Foundation
 /// For the crash and full-disk tests, `MNIST_TRAIN_FAULT` injects a failure: `crash-before-rename` ends the
 /// process after the temporary file is complete but before the rename; `no-space` fails the write as a full
 /// disk does (ENOSPC).
-enum AtomicFile {
+public enum AtomicFile {
     static let fault = ProcessInfo.processInfo.environment["MNIST_TRAIN_FAULT"]
 
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    /// Renaming over a device, a directory or a FIFO would replace it (as root, /dev/null itself) with a regular
+    /// file: only a regular file, or nothing, may be at `path`.
+    public static func refuseReplacingAnythingButAFile(_ path: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        let kind = status.st_mode & S_IFMT
+        guard kind != S_IFREG else { return }
+        let what = kind == S_IFDIR ? "a directory" : kind == S_IFLNK ? "a symbolic link" : "not a regular file (a device, FIFO or socket)"
+        throw CheckpointError("\(path) is \(what); mnist-train writes only regular files: name a new or regular file")
+    }
+
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-        let temporary = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        try refuseReplacingAnythingButAFile(path)
+        // A fresh name that nobody can predict, created exclusively and never through a symbolic link: a link
+        // planted at the temporary's name cannot redirect the write outside the directory.
+        var fd: Int32 = -1
+        var temporary = ""
+        for _ in 0..<8 where fd < 0 {
+            temporary = (directory as NSString).appendingPathComponent(
+                ".\((path as NSString).lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            if fd < 0 && errno != EEXIST { break }
+        }
         guard fd >= 0 else { throw CheckpointError("cannot write \(path): \(String(cString: strerror(errno)))") }
         var written = 0
         if fault == "no-space" {

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 
 /// A directory of training checkpoints: `ckpt-<global step>.safetensors.zst` files, a `latest` pointer file
 /// naming the newest complete one, and a `best` pointer to the best by the monitored metric.
@@ -50,17 +51,22 @@ public struct CheckpointDirectory: Sendable {
                                   + "; start without --resume, or name a checkpoint file")
     }
 
-    /// The path a pointer file names, if it exists.
+    /// The path a pointer file names, if it names a checkpoint file of this directory. Anything else (another
+    /// directory, `../outside.zst`, a pointer file grown huge) is ignored, as if there were no pointer.
     public func target(of pointerName: String) -> String? {
-        guard let text = try? String(contentsOfFile: pointer(pointerName), encoding: .utf8) else { return nil }
-        let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return name.isEmpty ? nil : (path as NSString).appendingPathComponent(name)
+        guard let bytes = try? RegularFile.read(pointer(pointerName), limit: 256) else { return nil }
+        let name = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return Self.isCheckpointName(name) ? (path as NSString).appendingPathComponent(name) : nil
     }
 
     /// Checkpoint file names, oldest first (the zero-padded step orders them).
     public func checkpointFiles() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
-            .filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".safetensors.zst") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter(Self.isCheckpointName).sorted()
+    }
+
+    /// `ckpt-<digits>.safetensors.zst`: a plain name, no path.
+    static func isCheckpointName(_ name: String) -> Bool {
+        name.wholeMatch(of: /ckpt-[0-9]{1,19}\.safetensors\.zst/) != nil
     }
 
     /// True when the directory holds a checkpoint or a pointer to one: a run's work, which a new run must not mix

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 
 /// The one file format mnist-train writes, for trained models and training checkpoints alike:
 /// `<name>.safetensors.zst`, one zstd frame (content checksum on) holding a standard safetensors file.
@@ -26,11 +27,12 @@ public enum CheckpointFile {
 
     /// The file's bytes as stored (compressed).
     public static func raw(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError("\(path) does not exist or cannot be read")
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, limit: InputLimits.checkpointBytes) } catch let error as InputError {
+            throw CheckpointError(error.description)
         }
-        guard !data.isEmpty else { throw CheckpointError("\(path) is empty") }
-        return [UInt8](data)
+        guard !bytes.isEmpty else { throw CheckpointError("\(path) is empty") }
+        return bytes
     }
 
     /// Checks and decodes a file's stored bytes; `path` names it in errors.

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
 /// mapping each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} plus a "__metadata__" map of
@@ -57,38 +58,71 @@ public struct SafeTensors: Equatable, Sendable {
         return out
     }
 
-    /// Parses a safetensors file's bytes; `path` names the file in errors.
+    /// Parses and validates a safetensors file's bytes as the reference implementation does; `path` names the
+    /// file in errors. The header is capped before it is parsed; every tensor's element count is an
+    /// overflow-checked product of its shape; the tensors, in offset order, must tile the data exactly: each
+    /// starts where the previous ended (no hole, no overlap, so no two tensors share bytes), each spans exactly
+    /// count x 4 bytes, and the last ends at the end of the file.
     public init(decoding bytes: [UInt8], path: String) throws {
         func fail(_ problem: String) -> CheckpointError { CheckpointError("\(path): \(problem)") }
         guard bytes.count >= 8 else { throw fail("too short for a safetensors header") }
-        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        guard headerLength > 0, headerLength <= bytes.count - 8 else { throw fail("header length \(headerLength) does not fit the file") }
-        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + headerLength])) as? [String: Any] else {
+        let declared = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard declared <= UInt64(InputLimits.safetensorsHeaderBytes) else {
+            throw fail("declares a \(declared)-byte header, more than safetensors' limit of \(InputLimits.safetensorsHeaderBytes)")
+        }
+        let headerLength = Int(declared)
+        guard headerLength > 0, headerLength <= bytes.count - 8 else {
+            throw fail("header length \(headerLength) does not fit the file's \(bytes.count) bytes")
+        }
+        guard bytes[8] == UInt8(ascii: "{"),
+              let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + headerLength])) as? [String: Any] else {
             throw fail("the safetensors header is not a JSON object")
         }
         let dataStart = 8 + headerLength
+        let dataBytes = bytes.count - dataStart
         var metadata: [String: String] = [:]
-        var tensors: [(begin: Int, entry: Entry)] = []
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let map = value as? [String: String] else { throw fail("__metadata__ is not a map of strings") }
                 metadata = map
                 continue
             }
+            let shown = InputChecks.shown(name)
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
-            else { throw fail("tensor \(name) has a malformed header entry") }
-            guard dtype == "F32" else { throw fail("tensor \(name) is \(dtype); only F32 is supported") }
+            else { throw fail("tensor \(shown) has a malformed header entry") }
+            guard dtype == "F32" else { throw fail("tensor \(shown) is \(InputChecks.shown(dtype)); only F32 is supported") }
+            guard let count = checkedProduct(shape, limit: InputLimits.checkpointBytes / 4) else {
+                throw fail("tensor \(shown) has shape \(shape): negative, or more values than a file may hold")
+            }
             let (begin, end) = (offsets[0], offsets[1])
-            guard begin >= 0, end == begin + 4 * shape.reduce(1, *), dataStart + end <= bytes.count else {
-                throw fail("tensor \(name) lies outside the file or disagrees with its shape")
+            guard begin >= 0, end >= begin, end - begin == 4 * count else {
+                throw fail("tensor \(shown) has data_offsets [\(begin), \(end)], which do not span its \(count) values")
             }
-            let values = bytes[(dataStart + begin)..<(dataStart + end)].withUnsafeBytes { raw in
-                (0..<(end - begin) / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-            }
-            tensors.append((begin, Entry(name: name, shape: shape, values: values)))
+            entries.append((name, shape, begin, end))
         }
-        self.tensors = tensors.sorted { $0.begin < $1.begin }.map(\.entry)
+        entries.sort { $0.begin < $1.begin }
+        var expected = 0
+        for entry in entries {
+            guard entry.begin == expected else {
+                throw fail(entry.begin < expected ? "tensor \(InputChecks.shown(entry.name)) overlaps the one before it"
+                               : "bytes \(expected)..<\(entry.begin) of the data belong to no tensor")
+            }
+            expected = entry.end
+        }
+        guard expected == dataBytes else {
+            throw fail(expected < dataBytes ? "has \(dataBytes - expected) bytes after its last tensor"
+                           : "is truncated: its tensors need \(expected) bytes of data, it holds \(dataBytes)")
+        }
+        tensors = entries.map { entry in
+            let values = bytes[(dataStart + entry.begin)..<(dataStart + entry.end)].withUnsafeBytes { raw in
+                (0..<(entry.end - entry.begin) / 4).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                }
+            }
+            return Entry(name: entry.name, shape: entry.shape, values: values)
+        }
         self.metadata = metadata
     }
 }

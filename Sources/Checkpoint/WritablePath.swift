@@ -10,6 +10,9 @@ public enum WritablePath {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw CheckpointError("\(what): is a directory; name a file")
         }
+        do { try AtomicFile.refuseReplacingAnythingButAFile(path) } catch let error as CheckpointError {
+            throw CheckpointError("\(what): \(error.description)")
+        }
         let parent = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CheckpointError("\(what): the directory \(parent) does not exist; create it or choose another path")

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -40,7 +41,8 @@ public struct MNISTDownloader: Sendable {
                     log("\(mirror): not reachable")
                     break
                 }
-                guard let raw = try? inflate(compressed, windowBits: 31, what: name), verify(raw, as: name) else {
+                guard let raw = try? inflate(compressed, windowBits: 31, limit: Self.official[name]!.bytes, what: name),
+                      verify(raw, as: name) else {
                     log("\(mirror)\(name).gz: checksum mismatch, not used")
                     continue
                 }
@@ -65,9 +67,11 @@ public struct MNISTDownloader: Sendable {
     /// keep), and its decompressed bytes match the official SHA-256.
     private func isVerified(_ name: String) -> Bool {
         let path = (directory as NSString).appendingPathComponent(name)
-        if let data = FileManager.default.contents(atPath: path) { return verify([UInt8](data), as: name) }
-        guard let compressed = FileManager.default.contents(atPath: path + ".gz"),
-              let raw = try? inflate([UInt8](compressed), windowBits: 31, what: name) else { return false }
+        guard let expected = Self.official[name]?.bytes else { return false }
+        if let data = try? RegularFile.read(path, limit: expected) { return verify(data, as: name) }
+        guard let compressed = try? RegularFile.read(path + ".gz", limit: expected),
+              let raw = try? inflate(compressed, windowBits: 31, limit: expected, what: name)
+        else { return false }
         return verify(raw, as: name)
     }
 

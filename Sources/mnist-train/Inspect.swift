@@ -50,9 +50,8 @@ struct Export: ParsableCommand {
         kept["model"] = try ModelFile.encodedDefinition(definition)
         kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
         let bytes = try SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept).encoded()
-        guard FileManager.default.createFile(atPath: safetensors, contents: Data(bytes)) else {
-            throw CommandError("--safetensors \(safetensors): cannot write here")
-        }
+        try WritablePath.checkFile(safetensors, what: "--safetensors \(safetensors)")
+        try AtomicFile.write(bytes, to: safetensors)
         print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
     }
 }

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// A file or value from outside that cannot be used: one line naming it, what is wrong and, where it helps,
+/// what to do.
+public struct InputError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The most any file may make mnist-train allocate. Each reader checks its sizes against these before it
+/// allocates, so a hostile file costs an error, never memory.
+public enum InputLimits {
+    /// safetensors' own cap on its JSON header (huggingface/safetensors refuses larger ones).
+    public static let safetensorsHeaderBytes = 100_000_000
+    /// A checkpoint or saved model, compressed or not. The largest preset's checkpoint (cnn-bn with its
+    /// optimizer slots and the early-stopping copy) is under 40 MB; this leaves room for models ten times
+    /// larger.
+    public static let checkpointBytes = 512 << 20
+    /// The image or label bytes of one IDX file: EMNIST's largest split holds about 550 MB.
+    public static let idxDataBytes = 1 << 30
+    /// Rows and columns of an image (IDX or PGM).
+    public static let imageSide = 4096
+    /// Weights of a model, trainable and not (400 MB as float32); cnn-bn, the largest preset, has 2.2 million.
+    public static let modelParameters = 100_000_000
+    /// Values one sample's activations may take in any one layer (256 MB as float32 for a batch of one).
+    public static let activationsPerSample = 64_000_000
+    /// A model definition's layers.
+    public static let layers = 1000
+}
+
+/// The product of sizes read from input, or nil when one is negative, the product overflows, or it exceeds
+/// `limit`: a wrapped product must never pass as a small one.
+public func checkedProduct(_ factors: [Int], limit: Int) -> Int? {
+    var product = 1
+    for factor in factors {
+        guard factor >= 0 else { return nil }
+        let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+        guard !overflow, next <= limit else { return nil }
+        product = next
+    }
+    return product
+}
+
+/// Files read from outside: regular files only (a FIFO would block forever, a device never end), and never more
+/// bytes than a stated limit.
+public enum RegularFile {
+    /// Opens `path` for reading if it is a regular file (symbolic links are followed to one); returns the
+    /// descriptor, which the caller closes, and the size. Opening does not block on a FIFO.
+    public static func open(_ path: String, what: String = "") throws -> (descriptor: Int32, size: Int) {
+        let name = what.isEmpty ? path : what
+        let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let error = errno
+            throw InputError(error == ENOENT ? "\(name) does not exist" : "\(name) cannot be opened: \(String(cString: strerror(error)))")
+        }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            close(descriptor)
+            throw InputError("\(name) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            let kind = status.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file (a device, FIFO or socket)"
+            throw InputError("\(name) is \(kind); give a file")
+        }
+        // Back to blocking reads, as for any regular file.
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        return (descriptor, Int(status.st_size))
+    }
+
+    /// The whole file, if it is regular and at most `limit` bytes.
+    public static func read(_ path: String, limit: Int, what: String = "") throws -> [UInt8] {
+        let name = what.isEmpty ? path : what
+        let (descriptor, size) = try open(path, what: what)
+        defer { close(descriptor) }
+        guard size <= limit else {
+            throw InputError("\(name) is \(size) bytes, more than the \(limit) a file of its kind may hold")
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        while offset < size {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + offset, size - offset) }
+            guard n > 0 else {
+                if n < 0 && errno == EINTR { continue }
+                throw InputError("\(name) cannot be read: " + (n == 0 ? "it shrank while being read" : String(cString: strerror(errno))))
+            }
+            offset += n
+        }
+        return bytes
+    }
+}
+
+/// Text taken from a file, made safe to print: control characters (terminal escapes among them) shown as
+/// `\u{..}`, and cut to `limit` characters so a 10 MB string cannot flood a one-line error.
+public func shown(_ text: some StringProtocol, limit: Int = 80) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if out.count >= limit { return out + "…" }
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.properties.generalCategory == .format {
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
