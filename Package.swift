@@ -54,7 +54,7 @@ let package = Package(
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
-            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", "InputChecks", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: release
         ),
 

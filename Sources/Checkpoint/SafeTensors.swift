@@ -78,6 +78,9 @@ public struct SafeTensors: Equatable, Sendable {
               let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + headerLength])) as? [String: Any] else {
             throw fail("the safetensors header is not a JSON object")
         }
+        if let name = duplicateJSONKey(bytes[8..<8 + headerLength]) {
+            throw fail("the header names \(InputChecks.shown(name)) twice")
+        }
         let dataStart = 8 + headerLength
         let dataBytes = bytes.count - dataStart
         var metadata: [String: String] = [:]

@@ -108,3 +108,45 @@ public func shown(_ text: some StringProtocol, limit: Int = 80) -> String {
     }
     return out
 }
+
+/// The first key that appears twice in one object of the JSON text `bytes`, or nil. JSON parsers keep one of
+/// the two silently; a file that says two things under one name (two tensors called "dense/kernel", two
+/// "units" in a layer) is refused instead. The text is only scanned (strings and nesting); whether it is valid
+/// JSON is the parser's question.
+public func duplicateJSONKey(_ bytes: some Collection<UInt8>) -> String? {
+    var objects: [Set<[UInt8]>?] = []  // per open bracket: the keys seen so far, nil for an array
+    var expectingKey = false
+    var iterator = bytes.makeIterator()
+    while let byte = iterator.next() {
+        switch byte {
+        case UInt8(ascii: "{"):
+            objects.append([])
+            expectingKey = true
+        case UInt8(ascii: "["):
+            objects.append(nil)
+            expectingKey = false
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            _ = objects.popLast()
+            expectingKey = false
+        case UInt8(ascii: ","):
+            expectingKey = objects.last.map { $0 != nil } ?? false
+        case UInt8(ascii: "\""):
+            // The raw bytes between the quotes, escapes kept as written: equal keys written alike compare equal.
+            var string: [UInt8] = []
+            var escaped = false
+            while let next = iterator.next() {
+                if escaped { escaped = false } else if next == UInt8(ascii: "\\") { escaped = true } else if next == UInt8(ascii: "\"") { break }
+                string.append(next)
+            }
+            if expectingKey, var keys = objects.last ?? nil {
+                if keys.contains(string) { return String(decoding: string, as: UTF8.self) }
+                keys.insert(string)
+                objects[objects.count - 1] = keys
+                expectingKey = false
+            }
+        default:
+            break
+        }
+    }
+    return nil
+}

@@ -3,6 +3,7 @@ import Checkpoint
 import Distributed
 import Engine
 import Foundation
+import InputChecks
 import MNIST
 import Training
 
@@ -34,6 +35,9 @@ struct ModelChoice: ParsableArguments {
             throw CommandError("--model-file \(modelFile): no such file")
         }
         if let problem = jsonSyntaxProblem(data) { throw CommandError("--model-file \(modelFile): not valid JSON: \(problem)") }
+        if let key = duplicateJSONKey(data) {
+            throw CommandError("--model-file \(modelFile): \"\(shown(key))\" is given twice in one object; give it once")
+        }
         do {
             let definition = try JSONDecoder().decode(ModelDefinition.self, from: data)
             _ = try definition.makeModel()  // shape errors now, with the file named

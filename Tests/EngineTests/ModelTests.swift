@@ -3,7 +3,7 @@ import XCTest
 
 /// Sequential: shape inference, Keras parameter counts and summary, definition errors, seeding, presets.
 final class ModelTests: XCTestCase {
-    /// Keras' figures for the tutorial models (../shared/DESIGN.md): total and trainable parameters.
+    /// Keras' figures for the tutorial models (Sources/Engine/Engine.docc/Presets.md): total and trainable parameters.
     static let kerasCounts: [Preset: (total: Int, trainable: Int)] = [
         .mlp: (79_510, 79_510),
         .mlpBN: (182_446, 180_278),
@@ -59,10 +59,36 @@ final class ModelTests: XCTestCase {
             XCTAssertTrue(message.contains("5x5 kernel does not fit a 3x3 input"), message)
         }
         XCTAssertThrowsError(try Sequential([.dense(3)], inputShape: [])) { error in
-            XCTAssertTrue(String(describing: error).contains("Dense"), "\(error)")
+            XCTAssertTrue(String(describing: error).contains("input_shape []"), "\(error)")
         }
         XCTAssertThrowsError(try Sequential([.dropout(1.5)], inputShape: [4]))
         XCTAssertThrowsError(try Sequential([], inputShape: [4]))
+    }
+
+    /// Sizes from a hostile definition: each refused with its name before anything is allocated. Unchecked,
+    /// kernel_size 2^32 with same padding counted 1 parameter and then divided by zero, and units 2^62 without a
+    /// bias wrapped to 0 parameters.
+    func testHostileSizesAreRefusedBeforeAllocation() throws {
+        func refused(_ json: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertThrowsError(try JSONDecoder().decode(ModelDefinition.self, from: Data(json.utf8)).makeModel(),
+                                 file: file, line: line) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "expected '\(fragment)' in: \(error)", file: file, line: line)
+            }
+        }
+        refused(#"{"layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 4294967296, "padding": "same"}]}"#,
+                "kernel_size 4294967296 is outside 1-4096")
+        refused(#"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 4611686018427387904, "use_bias": false}]}"#,
+                "units 4611686018427387904 is outside 1-1000000")
+        refused(#"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 500000}]}"#, "over 100000000 parameters")
+        refused(#"{"input_shape": [4096, 4096, 8], "layers": [{"type": "Flatten"}]}"#, "at most 64000000 values")
+        refused(#"{"input_shape": [64, 64, 1], "layers": [{"type": "Conv2D", "filters": 100000, "kernel_size": 1}]}"#,
+                "holds more than 64000000 values per sample")
+        refused(#"{"input_shape": [-28, 28, 1], "layers": [{"type": "Flatten"}]}"#, "input_shape [-28, 28, 1]")
+        refused(#"{"layers": [{"type": "BatchNormalization", "epsilon": 0}]}"#, "epsilon must be positive")
+        refused(#"{"layers": [{"type": "BatchNormalization", "momentum": 5}]}"#, "momentum must be in [0, 1]")
+        refused(#"{"layerz": [], "layers": [{"type": "Flatten"}]}"#, #"unknown key "layerz" at the top"#)
+        let many = Array(repeating: #"{"type": "Flatten"}"#, count: 1001).joined(separator: ",")
+        refused(#"{"layers": [\#(many)]}"#, "more than 1000")
     }
 
     func testSoftmaxHeadIsFusedIntoTheLoss() throws {

@@ -1,3 +1,5 @@
+import InputChecks
+
 /// A layer as the user defines it, in Keras terms: the type plus the arguments that type takes.
 /// Encodes to Keras-like JSON, e.g. {"type": "Conv2D", "filters": 32, "kernel_size": [3, 3], "activation": "relu"}.
 public struct LayerSpec: Codable, Equatable, Sendable {
@@ -77,8 +79,33 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 
     // MARK: Building
 
+    /// The largest `units` or `filters` a layer may have; the model's parameter cap applies as well.
+    public static let maximumWidth = 1_000_000
+
+    /// Every number a definition gives, checked against a stated range before any size is computed from it, so
+    /// that no product of them can wrap around.
+    func checkArguments() throws {
+        func check(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws {
+            guard let value, !range.contains(value) else { return }
+            throw ModelDefinitionError("\(type.rawValue): \(name) \(value) is outside \(range.lowerBound)-\(range.upperBound)")
+        }
+        try check(filters, "filters", 1...Self.maximumWidth)
+        try check(units, "units", 1...Self.maximumWidth)
+        for (values, name) in [(kernelSize, "kernel_size"), (poolSize, "pool_size"), (strides, "strides")] {
+            for value in values ?? [] { try check(value, name, 1...InputLimits.imageSide) }
+        }
+        if let rate, !(rate >= 0 && rate < 1) { throw ModelDefinitionError("Dropout: rate must be in [0, 1), got \(rate)") }
+        if let momentum, !(momentum >= 0 && momentum <= 1) {
+            throw ModelDefinitionError("BatchNormalization: momentum must be in [0, 1], got \(momentum)")
+        }
+        if let epsilon, !(epsilon > 0 && epsilon.isFinite) {
+            throw ModelDefinitionError("BatchNormalization: epsilon must be positive, got \(epsilon)")
+        }
+    }
+
     /// Builds the layer for a per-sample input shape; throws when the arguments or the shape do not fit.
     public func makeLayer(inputShape: [Int]) throws -> any Layer {
+        try checkArguments()
         switch type {
         case .conv2D:
             guard let filters, let kernel = try pair(kernelSize, "kernel_size") else {

@@ -20,6 +20,10 @@ public struct ModelDefinition: Codable, Equatable, Sendable {
     }
 
     public init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: LayerSpec.AnyKey.self).allKeys.map(\.stringValue)
+        if let unknown = keys.first(where: { CodingKeys(rawValue: $0) == nil }) {
+            throw ModelDefinitionError("unknown key \"\(unknown)\" at the top; known keys are input_shape, layers")
+        }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         inputShape = try container.decodeIfPresent([Int].self, forKey: .inputShape) ?? [28, 28, 1]
         layers = try container.decode([LayerSpec].self, forKey: .layers)
@@ -31,7 +35,7 @@ public struct ModelDefinition: Codable, Equatable, Sendable {
 }
 
 extension LayerSpec {
-    private struct AnyKey: CodingKey {
+    struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }

@@ -1,4 +1,4 @@
-/// The seven models of the classic Keras MNIST tutorials (../shared/DESIGN.md), input 28x28x1.
+/// The seven models of the classic Keras MNIST tutorials (Engine.docc/Presets.md), input 28x28x1.
 public enum Preset: String, CaseIterable, Sendable {
     case mlp
     case mlpBN = "mlp-bn"

@@ -1,3 +1,5 @@
+import InputChecks
+
 /// A Keras-style Sequential model: layers applied in order to a batch, parameters in one `ParameterStore`.
 ///
 /// When the last layer ends in softmax, the model keeps that softmax out of the layer and reports it as
@@ -19,8 +21,18 @@ public final class Sequential {
     public private(set) var layers: [any Layer]
 
     /// Builds the layers in order, inferring each input shape, and initializes every weight from `seed`.
+    /// Sizes are checked against `InputLimits` (layers, parameters, one sample's activations in any layer) with
+    /// overflow-checked arithmetic before anything is allocated: a definition may come from a hostile file.
     public init(_ specs: [LayerSpec], inputShape: [Int], seed: UInt64 = 0) throws {
         guard !specs.isEmpty else { throw ModelDefinitionError("the model has no layers") }
+        guard specs.count <= InputLimits.layers else {
+            throw ModelDefinitionError("the model has \(specs.count) layers, more than \(InputLimits.layers)")
+        }
+        guard (1...3).contains(inputShape.count), inputShape.allSatisfy({ $0 >= 1 }),
+              checkedProduct(inputShape, limit: InputLimits.activationsPerSample) != nil else {
+            throw ModelDefinitionError("input_shape \(inputShape) must have 1 to 3 positive sizes, at most "
+                                           + "\(InputLimits.activationsPerSample) values in all")
+        }
         var computeSpecs = specs
         let last = specs[specs.count - 1]
         if last.activation == .softmax, last.type == .dense || last.type == .conv2D || last.type == .activation {
@@ -35,12 +47,28 @@ public final class Sequential {
         var layers: [any Layer] = []
         var shapes: [[Int]] = []
         var shape = inputShape
+        var parameters = 0
         for (index, spec) in computeSpecs.enumerated() {
             let seen = counters[spec.type, default: 0]
             counters[spec.type] = seen + 1
             let name = seen == 0 ? spec.type.kerasName : "\(spec.type.kerasName)_\(seen)"
             do {
                 let layer = try spec.makeLayer(inputShape: shape)
+                guard checkedProduct(layer.outputShape, limit: InputLimits.activationsPerSample) != nil else {
+                    throw ModelDefinitionError("its output \(layer.outputShape) holds more than "
+                                                   + "\(InputLimits.activationsPerSample) values per sample")
+                }
+                parameters += try layer.parameterSpecs.reduce(0) { total, spec in
+                    guard let count = checkedProduct(spec.shape, limit: InputLimits.modelParameters),
+                          total + count <= InputLimits.modelParameters else {
+                        throw ModelDefinitionError("its \(spec.name) of shape \(spec.shape) takes the model over "
+                                                       + "\(InputLimits.modelParameters) parameters")
+                    }
+                    return total + count
+                }
+                guard parameters <= InputLimits.modelParameters else {
+                    throw ModelDefinitionError("it takes the model over \(InputLimits.modelParameters) parameters")
+                }
                 shape = layer.outputShape
                 layers.append(layer)
             } catch let error as ModelDefinitionError {
