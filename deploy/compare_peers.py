@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-# preset: (global batch, optimizer, learning rate, loss); the tutorials' settings (../shared/DESIGN.md).
+# preset: (global batch, optimizer, learning rate, loss); the tutorials' settings
+# (Sources/Engine/Engine.docc/Presets.md).
 PRESETS = {
     "convnet": (64, "rmsprop", 0.001, "categorical"),
     "lenet5": (32, "adam", 0.001, "sparse"),

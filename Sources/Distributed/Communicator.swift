@@ -40,7 +40,8 @@ extension Communicator {
     }
 
     /// The contiguous share of `count` items that this rank owns when they are split as evenly as possible:
-    /// the first `count % size` ranks take one more. Every item belongs to exactly one rank.
+    /// shares differ by at most one (`count % size` ranks, spread by the formula, take one more). Every item
+    /// belongs to exactly one rank.
     public func share(of count: Int) -> Range<Int> {
         (count * rank / size)..<(count * (rank + 1) / size)
     }

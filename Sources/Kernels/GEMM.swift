@@ -6,10 +6,10 @@
 // and one 6×16 tile of C lives in twelve SIMD8 registers for the whole k loop. A is not packed: the micro-kernel
 // broadcasts its six values per depth straight from A, six pointers walking k (unit stride for A, lda for Aᵀ).
 // Packing A would cost a pass over it that, with these layers' narrow C (10 to 64 columns at most shapes), only
-// a few B panels would share; reading A in place measured 1.2-1.6x faster on those shapes and no slower on wide
-// ones (`mnist-train bench gemm`). Block sizes keep one B micro-panel (KC×NR×4 ≤ 24 KiB) in L1 and the A rows
-// of an MC block (MC×KC×4 ≤ 180 KiB) in L2 across the B panels. k is cut into equal blocks of at most KC, so a
-// convolution's k of 288 is one pass rather than 256 and a thin, slow 32.
+// a few B panels would share; reading A in place measured faster on those shapes and no slower on wide ones
+// (`mnist-train bench gemm`; figures in deploy/benchmarks/README.md). Block sizes keep one B micro-panel
+// (KC×NR×4 ≤ 24 KiB) in L1 and the A rows of an MC block (MC×KC×4 ≤ 180 KiB) in L2 across the B panels. k is
+// cut into equal blocks of at most KC, so a convolution's k of 288 is one pass rather than 256 and a thin, slow 32.
 // `sgemmReference` is the plain triple loop, kept as the definition and as the oracle for the tests.
 
 private let MR = 6

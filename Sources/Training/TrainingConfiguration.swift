@@ -106,8 +106,8 @@ extension TrainingConfiguration {
 }
 
 extension Preset {
-    /// The tutorial's own settings (../shared/DESIGN.md). Where a tutorial uses EarlyStopping without saying
-    /// how, patience is 2 with the best weights restored; cnn-bn validates on 10% as mlp-bn does.
+    /// The tutorial's own settings (Sources/Engine/Engine.docc/Presets.md). Where a tutorial uses EarlyStopping
+    /// without saying how, patience is 2 with the best weights restored; cnn-bn validates on 10% as mlp-bn does.
     public var trainingDefaults: TrainingConfiguration {
         switch self {
         case .mlp:

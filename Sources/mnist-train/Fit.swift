@@ -188,7 +188,7 @@ struct Fit: ParsableCommand {
             throw CheckpointError("\(resumed.path): \(problem)")
         }
         // `consume` frees the whole set once split: with a validation split it would otherwise stay resident
-        // beside its two parts (about 40 MiB per rank more, measured: convnet, 2 ranks, --validation-split 0.1).
+        // beside its two parts (figures in deploy/benchmarks/README.md).
         let (training, heldOut) = Trainer.split(consume trainingSet, validationFraction: configuration.validationSplit)
         let validation = validateOnTest ? testSet : heldOut
         let dataChecksum = checkpointDir != nil || resumed != nil ? datasetChecksum(training, heldOut) : nil

@@ -91,9 +91,9 @@ public struct Conv2D: Layer {
 
     /// Samples whose im2col columns take about 2 MiB, so that a slice's columns are written, multiplied and read
     /// back from cache rather than streamed through memory: the whole batch's reach 10 MB (cnn-small's second
-    /// layer at 50 samples a rank). `mpirun -np 2 mnist-train bench`, slices of 1, 2, 4 MiB against the whole
-    /// batch, two rounds: cnn-small 5,000-5,170 samples/s against 3,740-3,830, convnet 5,570-5,960 against
-    /// 5,270-5,280 (2 MiB best), lenet5 unchanged within noise. Smaller slices repack B more often.
+    /// layer at 50 samples a rank). Of slices of 1, 2 and 4 MiB and the whole batch, 2 MiB measured fastest
+    /// (`mpirun -np 2 mnist-train bench`; figures in deploy/benchmarks/README.md). Smaller slices repack B more
+    /// often.
     public static func samplesPerSlice(columnsPerSample: Int, batch: Int) -> Int {
         max(1, min(batch, (2 << 20) / (columnsPerSample * MemoryLayout<Float>.size)))
     }

@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     )
 }
 
-/// Warns when figures would come from a debug build, where numeric Swift runs 10-100x slower.
+/// Warns when figures would come from a debug build, where numeric Swift runs many times slower.
 func warnIfDebugBuild() {
     #if DEBUG
     print("warning: this is a debug build; benchmark with `swift build -c release` for meaningful figures\n")

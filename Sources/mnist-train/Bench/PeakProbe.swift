@@ -2,9 +2,9 @@
 /// micro-kernel and nothing but L1 traffic: per iteration two SIMD8 loads, six broadcasts, and twelve FMAs into
 /// twelve independent accumulators.
 ///
-/// Two shapes of probe measured far below what sgemm reaches on this machine's Zen 3 cores, so neither is a
-/// peak: FMA chains on constant operands (about 43% of this one in C as in Swift), and this same loop written
-/// inside a closure that captures its accumulators (15-31 GFLOP/s against 100). Hence a plain function.
+/// Two other shapes of probe measured far below what sgemm reaches, so neither gives the peak: FMA chains on
+/// constant operands (in C as in Swift), and this same loop written inside a closure that captures its
+/// accumulators. Hence a plain function. Figures in deploy/benchmarks/README.md.
 func measureFMAPeak() -> Double {
     let iterations = 20_000_000
     // Tiny operands: products near 1e-14 keep the accumulators normal (denormals are slow) and finite.
