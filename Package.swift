@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Engine", "InputChecks", "CZstd"], swiftSettings: release),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
-        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint"], swiftSettings: release),
+        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint", "InputChecks"], swiftSettings: release),
 
         // MARK: Command line
         .executableTarget(

@@ -42,6 +42,10 @@ public enum ModelFile {
             guard let tensor = contents[view.name], tensor.shape == view.shape else {
                 throw CheckpointError("\(path) lacks \(view.name) of shape \(view.shape) that its model needs")
             }
+            guard tensor.values.allSatisfy(\.isFinite) else {
+                throw CheckpointError("\(path): \(view.name) holds a value that is not finite (NaN or infinity); the file is "
+                                          + "damaged or its run diverged")
+            }
             model.store.setValues(tensor.values, of: view)
         }
         return (model, definition)

@@ -72,6 +72,19 @@ func hostName() -> String {
     return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// Writes to standard output unbuffered; a failed write (a full disk, a closed pipe) is dropped, never fatal:
+/// progress output must not end a training.
+public func writeStandardOutput(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        offset += n
+    }
+}
+
 /// Writes to standard error unbuffered, so a message is out before an abort ends the process.
 public func writeStandardError(_ text: String) {
     var bytes = Array(text.utf8)

@@ -25,6 +25,7 @@ public struct Dataset: Sendable {
         guard images.dimensions.count == 3, images.dimensions[1] > 0, images.dimensions[2] > 0 else {
             throw DataError("\(imagesPath): expected images of shape N x rows x columns, got \(images.dimensions)")
         }
+        guard images.dimensions[0] > 0 else { throw DataError("\(imagesPath) holds no images; \(IDXFile.dataFileHint)") }
         guard images.dimensions[0] == labels.dimensions[0] else {
             throw DataError("\(imagesPath) holds \(images.dimensions[0]) images but \(labelsPath) holds "
                                 + "\(labels.dimensions[0]) labels; use files from the same set")

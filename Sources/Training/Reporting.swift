@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 
 /// Prints progress as Keras does: on a terminal a live progress bar with ETA and running metrics, otherwise one
@@ -17,7 +18,7 @@ public final class ConsoleReporter: TrainingObserver {
     private let write: (String) -> Void
 
     public init(isTerminal: Bool, columns: Int = terminalColumns(),
-                write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+                write: @escaping (String) -> Void = writeStandardOutput) {
         self.isTerminal = isTerminal
         self.columns = columns
         self.write = write
@@ -88,25 +89,45 @@ public func terminalColumns() -> Int {
 }
 
 /// The `--log FILE` record stream: JSON lines, one per epoch and one every N steps, each with its wall time.
+/// A log that cannot be written (a full disk) costs one warning, never the training.
 public final class JSONLinesLog: TrainingObserver {
-    private let handle: FileHandle
+    private let descriptor: Int32
+    private let path: String
+    private var failed = false
     private let started = Date()
 
     /// Opens `path` for appending (creating it), so a log continues across runs.
     public init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw TrainingError("cannot create the log file \(path): check the directory exists and is writable")
-            }
+        self.path = path
+        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw TrainingError("cannot open the log file \(path): \(String(cString: strerror(errno))); check the "
+                                    + "directory exists and is writable")
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw TrainingError("cannot open the log file \(path) for writing")
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            throw TrainingError("the log file \(path) is not a regular file; name a file")
         }
-        handle.seekToEndOfFile()
-        self.handle = handle
     }
 
-    deinit { try? handle.close() }
+    deinit { close(descriptor) }
+
+    private func append(_ bytes: [UInt8]) {
+        guard !failed else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                failed = true
+                writeStandardError("warning: cannot write to the log \(path) (\(String(cString: strerror(errno)))); "
+                                   + "training goes on without it\n")
+                return
+            }
+            offset += n
+        }
+    }
 
     /// Appends one record: `event` plus the given fields plus the wall time.
     public func record(_ event: String, _ fields: [String: Any]) {
@@ -115,7 +136,7 @@ public final class JSONLinesLog: TrainingObserver {
         object["wall_time"] = Date().timeIntervalSince1970
         object["elapsed"] = Date().timeIntervalSince(started)
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        handle.write(data + Data("\n".utf8))
+        append([UInt8](data) + [0x0A])
     }
 
     public func epochBegan(_ epoch: Int, of epochs: Int, steps: Int) {}

@@ -63,6 +63,10 @@ public final class Trainer {
         let steps = (training.count + batchSize - 1) / batchSize
         let baseLearningRate = configuration.optimizer.learningRate
         var stopAfterEpoch = false
+        guard progress.stepInEpoch < steps else {
+            throw TrainingError("the checkpoint's step \(progress.stepInEpoch) of its epoch is past the epoch's \(steps) steps: "
+                                    + "it is damaged, or of other data")
+        }
         if let stopper, stopper.patienceRanOut {
             observers.forEach { $0.note("early stopping had already ended this run after epoch \(progress.epoch)") }
         }
@@ -85,6 +89,12 @@ public final class Trainer {
                 let communicationStart = Date()
                 communicator.allreduce(&metrics, .sum)
                 interval.communication += Date().timeIntervalSince(communicationStart)
+                // As Keras' TerminateOnNaN: stop at the first non-finite loss, before it reaches a checkpoint, so
+                // the last one saved is the last good state. Every rank sees the same sum and stops together.
+                guard metrics[0].isFinite else {
+                    throw TrainingError("the loss became \(metrics[0]) at epoch \(epoch + 1), step \(step + 1): training "
+                                            + "diverged (is the learning rate too large?); the last checkpoint, if any, is kept")
+                }
                 for i in 0..<3 { progress.epochTotals[i] += metrics[i] }
                 progress.samplesSeen += global.count
                 progress.stepInEpoch += 1
@@ -292,6 +302,21 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     }
 
     public init() {}
+
+    /// The first field out of its range, or nil: read from a checkpoint, it may hold anything.
+    var problem: String? {
+        if epoch < 0 || stepInEpoch < 0 || globalStep < 0 || samplesSeen < 0 {
+            return "negative position (epoch \(epoch), step_in_epoch \(stepInEpoch), global_step \(globalStep))"
+        }
+        if epochTotals.count != 3 || !epochTotals.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            return "epoch_totals \(epochTotals.prefix(4)) is not three finite numbers of 0 or more"
+        }
+        if !(epochSeconds.isFinite && epochSeconds >= 0) { return "epoch_seconds \(epochSeconds) is not a finite time" }
+        if history.count != epoch || history.enumerated().contains(where: { $0.element.epoch != $0.offset + 1 }) {
+            return "its history does not list epochs 1 to \(epoch)"
+        }
+        return nil
+    }
 }
 
 /// Compute and communication seconds of this rank over one logging interval.

@@ -2,6 +2,7 @@ import Checkpoint
 import Distributed
 import Engine
 import Foundation
+import InputChecks
 
 /// A trainer's complete state as checkpoint contents, and back.
 ///
@@ -84,9 +85,22 @@ extension Trainer {
             }
             return value
         }
+        func damaged(_ problem: String) -> CheckpointError {
+            CheckpointError("\(path) is damaged: \(problem); resume from another checkpoint, or start a new run")
+        }
         let savedProgress = try field("progress", TrainingProgress.self)
+        if let problem = savedProgress.problem { throw damaged(problem) }
         let optimizerState = try field("optimizer", OptimizerState.self)
-        let generators = try field("rng_states", [String].self).compactMap { UInt64($0, radix: 16) }
+        guard optimizerState.iterations >= 0 else { throw damaged("optimizer iterations \(optimizerState.iterations)") }
+        let generatorTexts = try field("rng_states", [String].self)
+        let generators = generatorTexts.compactMap { UInt64($0, radix: 16) }
+        guard !generators.isEmpty, generators.count == generatorTexts.count, generators.count <= 1 << 20 else {
+            throw damaged("its rng_states are not hexadecimal generator states")
+        }
+        // Every tensor read must be finite: a NaN restored is a run that can only diverge.
+        if let bad = contents.tensors.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
+            throw damaged("\(shown(bad.name)) holds a value that is not finite")
+        }
         for view in model.store.views {
             guard let tensor = contents[view.name], tensor.shape == view.shape else {
                 throw CheckpointError("\(path) lacks \(view.name) of shape \(view.shape)")
@@ -113,6 +127,10 @@ extension Trainer {
             current.best = state.best ?? .infinity
             current.bestEpoch = state.bestEpoch
             current.wait = state.wait
+            guard state.wait >= 0, (state.bestEpoch ?? 1) >= 1, (state.bestEpoch ?? 0) <= savedProgress.epoch,
+                  state.best?.isFinite ?? true else {
+                throw damaged("its early-stopping state (wait \(state.wait), best epoch \(state.bestEpoch ?? 0)) does not fit it")
+            }
             if contents["early_stopping/best/\(model.store.views[0].name)"] != nil {
                 current.bestValues = [Float](repeating: 0, count: count)
                 current.bestState = [Float](repeating: 0, count: model.store.state.count)

@@ -90,6 +90,28 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 }
 
 extension TrainingConfiguration {
+    /// The first setting out of its range, as one line, or nil: a configuration read from a checkpoint is held to
+    /// the same ranges as the flags that set it, since a damaged or hostile file may hold anything.
+    public var problem: String? {
+        if !(1...1_000_000).contains(epochs) { return "epochs \(epochs) is outside 1-1000000" }
+        if !(1...10_000_000).contains(batchSize) { return "batch_size \(batchSize) is outside 1-10000000" }
+        if !(optimizer.learningRate > 0 && optimizer.learningRate.isFinite) {
+            return "learning_rate \(optimizer.learningRate) is not a positive finite number"
+        }
+        if !(optimizer.momentum >= 0 && optimizer.momentum < 1) { return "momentum \(optimizer.momentum) is outside [0, 1)" }
+        if !(validationSplit >= 0 && validationSplit < 1) { return "validation_split \(validationSplit) is outside [0, 1)" }
+        if let earlyStopping {
+            if earlyStopping.patience < 1 { return "early stopping patience \(earlyStopping.patience) is below 1" }
+            if !(earlyStopping.minDelta >= 0 && earlyStopping.minDelta.isFinite) {
+                return "min_delta \(earlyStopping.minDelta) is not a finite number of 0 or more"
+            }
+        }
+        if logEverySteps < 0 { return "log_every_steps \(logEverySteps) is negative" }
+        if !(warmupEpochs >= 0 && warmupEpochs.isFinite) { return "warmup_epochs \(warmupEpochs) is not a finite number of 0 or more" }
+        if checkSyncEverySteps < 0 { return "check_sync \(checkSyncEverySteps) is negative" }
+        return nil
+    }
+
     /// The optimizer as one phrase: "sgd lr 0.1 momentum 0.9 nesterov".
     public var optimizerText: String {
         "\(optimizer.name.rawValue) lr \(optimizer.learningRate)"

@@ -80,10 +80,15 @@ struct Fit: ParsableCommand {
         if batchSize != nil && perRankBatchSize != nil {
             throw ValidationError("--batch-size and --per-rank-batch-size are alternatives; give one")
         }
-        if let warmupEpochs, !(warmupEpochs >= 0) { throw ValidationError("--warmup-epochs must be 0 or more") }
+        if let warmupEpochs, !(warmupEpochs >= 0 && warmupEpochs.isFinite) {
+            throw ValidationError("--warmup-epochs must be a finite number of 0 or more")
+        }
         if let checkSync, checkSync < 0 { throw ValidationError("--check-sync must be 0 or more") }
-        if let minDelta, !(minDelta >= 0) { throw ValidationError("--min-delta must be 0 or more") }
-        if let learningRate, !(learningRate > 0) { throw ValidationError("--lr must be positive, got \(learningRate)") }
+        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw ValidationError("--min-delta must be a finite number of 0 or more") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
+            throw ValidationError("--lr must be a positive finite number, got \(learningRate)")
+        }
+        if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         if let validationSplit, !(validationSplit >= 0 && validationSplit < 1) {
             throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
         }
@@ -149,6 +154,8 @@ struct Fit: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         // From here on a stop signal is kept for the first step's end, which checkpoints and stops.
         if checkpointDir != nil { StopSignals.install() }
+        // A closed pipe on standard output must not end the training: the write fails, the run goes on.
+        signal(SIGPIPE, SIG_IGN)
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
@@ -168,6 +175,7 @@ struct Fit: ParsableCommand {
             definition = savedDefinition
             name = resumed.contents.metadata["name"] ?? name
             base = try decode(TrainingConfiguration.self, resumed.contents.metadata["training"], resumed.path)
+            if let problem = base.problem { throw CheckpointError("\(resumed.path) is damaged: \(problem)") }
         }
         // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
         let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
@@ -184,6 +192,7 @@ struct Fit: ParsableCommand {
         }
         let configuration = trainingConfiguration(base, ranks: communicator.size)
         if let problem = ignoredFlag(in: configuration, model: name) { throw CommandError(problem) }
+        if let problem = configuration.problem { throw CommandError("the run's settings do not hold: \(problem)") }
         if let resumed, let problem = incompatibility(configuration, with: base) {
             throw CheckpointError("\(resumed.path): \(problem)")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import InputChecks
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a checkpoint's or saved model's metadata and tensors.")
@@ -25,14 +26,15 @@ struct Inspect: ParsableCommand {
               + "\(contents.tensors.reduce(0) { $0 + $1.values.count }) values")
         print("\nmetadata:")
         // Long JSON values (model, history) are cut to a line; `export` gives the whole file.
+        // Names and values come from the file: control characters (terminal escapes) are shown, not sent.
         for key in contents.metadata.keys.sorted() {
-            let value = contents.metadata[key]!
-            print("  \(key): \(value.count > 160 ? value.prefix(157) + "..." : value)")
+            print("  \(shown(key)): \(shown(contents.metadata[key]!, limit: 157))")
         }
         print("\ntensors:")
-        let width = contents.tensors.map(\.name.count).max() ?? 0
-        for tensor in contents.tensors {
-            print("  \(tensor.name.padding(toLength: width, withPad: " ", startingAt: 0))  F32 \(tensor.shape)")
+        let names = contents.tensors.map { shown($0.name) }
+        let width = names.map(\.count).max() ?? 0
+        for (name, tensor) in zip(names, contents.tensors) {
+            print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0))  F32 \(tensor.shape)")
         }
     }
 }

@@ -29,7 +29,7 @@ struct Predict: ParsableCommand {
         let samples: Dataset
         var names: [String]
         if let image {
-            samples = try ImageFile.load(image, invert: invert)
+            do { samples = try ImageFile.load(image, invert: invert) } catch { throw CommandError("--image \(error)") }
             names = (0..<samples.count).map { samples.count == 1 ? image : "\(image)[\($0)]" }
         } else {
             let test = try dataOptions.files.loadTest()
@@ -75,61 +75,5 @@ struct Predict: ParsableCommand {
                 return String(repeating: shades[min(4, value * 5 / 256)], count: 2)
             }.joined()
         }.joined(separator: "\n")
-    }
-}
-
-/// Images to predict from a file: IDX images (magic 2051) or a PGM (P2 text or P5 binary).
-enum ImageFile {
-    static func load(_ path: String, invert: Bool) throws -> Dataset {
-        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
-            throw CommandError("--image \(path): no such file, or empty")
-        }
-        let bytes = [UInt8](data)
-        var dataset: Dataset
-        if bytes.starts(with: [0x50, 0x32]) || bytes.starts(with: [0x50, 0x35]) {
-            dataset = try pgm(bytes, path: path)
-        } else {
-            let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic,
-                                     hint: "--image takes a PGM (P2 or P5) or an IDX image file")
-            guard images.dimensions.count == 3 else { throw CommandError("--image \(path): not an IDX image file") }
-            dataset = Dataset(images: images.bytes, labels: [UInt8](repeating: 0, count: images.dimensions[0]),
-                              rows: images.dimensions[1], columns: images.dimensions[2])
-        }
-        if invert {
-            dataset = Dataset(images: dataset.images.map { 255 - $0 }, labels: dataset.labels, rows: dataset.rows,
-                              columns: dataset.columns)
-        }
-        return dataset
-    }
-
-    /// A P2 or P5 PGM, scaled to 0-255.
-    static func pgm(_ bytes: [UInt8], path: String) throws -> Dataset {
-        var i = 2
-        func token() throws -> Int {
-            while i < bytes.count {
-                if bytes[i] == UInt8(ascii: "#") { while i < bytes.count && bytes[i] != 0x0A { i += 1 } }
-                else if bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-                else { break }
-            }
-            let start = i
-            while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
-            guard let value = Int(String(decoding: bytes[start..<i], as: UTF8.self)) else {
-                throw CommandError("--image \(path): malformed PGM header")
-            }
-            return value
-        }
-        let width = try token(), height = try token(), maxValue = try token()
-        guard width > 0, height > 0, (1...255).contains(maxValue) else {
-            throw CommandError("--image \(path): PGM of \(width)x\(height), max \(maxValue) is not supported (8-bit only)")
-        }
-        var pixels: [Int]
-        if bytes[1] == UInt8(ascii: "5") {
-            i += 1  // the single whitespace after maxval
-            guard bytes.count - i >= width * height else { throw CommandError("--image \(path): PGM is truncated") }
-            pixels = bytes[i..<i + width * height].map(Int.init)
-        } else {
-            pixels = try (0..<width * height).map { _ in try token() }
-        }
-        return Dataset(images: pixels.map { UInt8(min(255, $0 * 255 / maxValue)) }, labels: [0], rows: height, columns: width)
     }
 }
