@@ -31,8 +31,8 @@ public struct CheckpointDirectory: Sendable {
         return (file, bytes)
     }
 
-    /// The newest checkpoint that reads back whole: `latest` if it does, else the newest other one, with a
-    /// warning for each one passed over. Throws when there is none.
+    /// The newest checkpoint that reads back whole and holds a model that builds, with finite weights: `latest`
+    /// if it does, else the newest other one, with a warning for each one passed over. Throws when there is none.
     public func newestValid() throws -> (path: String, contents: SafeTensors, warnings: [String]) {
         var warnings: [String] = []
         var candidates = checkpointFiles().reversed().map { (path as NSString).appendingPathComponent($0) }
@@ -42,7 +42,9 @@ public struct CheckpointDirectory: Sendable {
         }
         for candidate in candidates {
             do {
-                return (candidate, try CheckpointFile.read(candidate), warnings)
+                let contents = try CheckpointFile.read(candidate)
+                _ = try ModelFile.model(in: contents, path: candidate)
+                return (candidate, contents, warnings)
             } catch {
                 warnings.append("warning: skipping \(error); trying an older checkpoint")
             }
