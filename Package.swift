@@ -65,5 +65,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
+        // Seeded mutations of valid files through every reader of outside input.
+        .testTarget(name: "MutationTests", dependencies: ["MNIST", "Checkpoint", "Training", "Distributed", "Engine", "CZlib"]),
     ]
 )

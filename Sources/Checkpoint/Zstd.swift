@@ -30,8 +30,11 @@ enum Zstd {
         defer { ZSTD_freeDCtx(context) }
         // Windows up to 128 MiB, zstd's default limit, stated so that a frame cannot ask for more.
         ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, 27)
+        // The first buffer takes the declared size if it is plausible for this input; the output doubles from
+        // there as it is produced, so a frame that lies about its size allocates only what it really expands to.
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
-        var capacity = declared < UInt64(limit) ? max(Int(declared), 1) : 1 << 20
+        let plausible = UInt64(max(1 << 20, 16 * input.count))
+        var capacity = declared <= min(plausible, UInt64(limit)) ? max(Int(declared), 1) : 1 << 20
         var output = [UInt8](repeating: 0, count: min(capacity, limit))
         var produced = 0
         var consumed = 0

@@ -24,10 +24,12 @@ public enum InputLimits {
     public static let idxDataBytes = 1 << 30
     /// Rows and columns of an image (IDX or PGM).
     public static let imageSide = 4096
-    /// Weights of a model, trainable and not (400 MB as float32); cnn-bn, the largest preset, has 2.2 million.
-    public static let modelParameters = 100_000_000
-    /// Values one sample's activations may take in any one layer (256 MB as float32 for a batch of one).
-    public static let activationsPerSample = 64_000_000
+    /// Weights of a model, trainable and not (80 MB as float32, about 400 MB in training with gradients, Adam's
+    /// two slots and early stopping's copy); cnn-bn, the largest preset, has 2.2 million.
+    public static let modelParameters = 20_000_000
+    /// Values one sample's activations may take in any one layer (16 MB as float32; a batch multiplies it).
+    /// The presets' largest layer holds 21,632.
+    public static let activationsPerSample = 4_000_000
     /// A model definition's layers.
     public static let layers = 1000
 }

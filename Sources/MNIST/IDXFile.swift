@@ -40,11 +40,13 @@ public struct IDXFile: Equatable, Sendable {
             throw DataError("\(path) declares \(shape) bytes of data, more than the \(InputLimits.idxDataBytes) a data "
                                 + "file may hold; \(fix)")
         }
-        let data = try source.read(declared)
-        guard data.count == declared else {
-            throw DataError("\(path) is truncated: its header declares \(shape) = \(declared) bytes of data but it holds "
-                                + "\(data.count); \(fix)")
+        func truncated(holding held: Int) -> DataError {
+            DataError("\(path) is truncated: its header declares \(shape) = \(declared) bytes of data but it holds \(held); \(fix)")
         }
+        // A raw file's size is known: a header that declares more than the file holds is refused unallocated.
+        if let remaining = source.remainingBytes, remaining < declared { throw truncated(holding: remaining) }
+        let data = try source.read(declared)
+        guard data.count == declared else { throw truncated(holding: data.count) }
         // What follows is counted, up to a point, for the message; it is never kept.
         let extra = try source.read(1 << 20).count
         guard extra == 0 else {
@@ -81,6 +83,8 @@ final class IDXSource {
     private let descriptor: Int32?
     private let inflater: Inflater?
     private let path: String
+    /// A raw file's size, for refusing a header that declares more than the file holds before allocating it.
+    private let rawSize: Int
 
     init(_ path: String) throws {
         self.path = path
@@ -99,10 +103,18 @@ final class IDXSource {
             }
             self.descriptor = nil
             inflater = try Inflater(compressed, windowBits: 31, what: path)
+            rawSize = 0
         } else {
             self.descriptor = descriptor
             inflater = nil
+            rawSize = size
         }
+    }
+
+    /// The bytes left in a raw file; nil for a compressed one, known only by inflating it.
+    var remainingBytes: Int? {
+        guard let descriptor, inflater == nil else { return nil }
+        return rawSize - Int(lseek(descriptor, 0, SEEK_CUR))
     }
 
     private static func opened(_ path: String) throws -> (Int32, Int) {

@@ -31,6 +31,9 @@ public enum ImageFile {
 
     /// A P2 or P5 PGM, scaled to 0-255.
     public static func pgm(_ bytes: [UInt8], path: String) throws -> Dataset {
+        guard bytes.starts(with: Array("P2".utf8)) || bytes.starts(with: Array("P5".utf8)) else {
+            throw DataError("\(path): not a PGM (it does not start with P2 or P5)")
+        }
         var i = 2
         func token() throws -> Int {
             while i < bytes.count {

@@ -123,7 +123,9 @@ extension Trainer {
             }
             optimizer.slots = slots
         }
-        if var current = stopper, let state = try? field("early_stopping", EarlyStoppingState.self) {
+        // A run with early stopping always saves its state: a checkpoint without a readable one is damaged.
+        if var current = stopper {
+            let state = try field("early_stopping", EarlyStoppingState.self)
             current.best = state.best ?? .infinity
             current.bestEpoch = state.bestEpoch
             current.wait = state.wait

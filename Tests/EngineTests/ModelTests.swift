@@ -79,10 +79,10 @@ final class ModelTests: XCTestCase {
                 "kernel_size 4294967296 is outside 1-4096")
         refused(#"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 4611686018427387904, "use_bias": false}]}"#,
                 "units 4611686018427387904 is outside 1-1000000")
-        refused(#"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 500000}]}"#, "over 100000000 parameters")
-        refused(#"{"input_shape": [4096, 4096, 8], "layers": [{"type": "Flatten"}]}"#, "at most 64000000 values")
+        refused(#"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 500000}]}"#, "over 20000000 parameters")
+        refused(#"{"input_shape": [4096, 4096, 8], "layers": [{"type": "Flatten"}]}"#, "at most 4000000 values")
         refused(#"{"input_shape": [64, 64, 1], "layers": [{"type": "Conv2D", "filters": 100000, "kernel_size": 1}]}"#,
-                "holds more than 64000000 values per sample")
+                "holds more than 4000000 values per sample")
         refused(#"{"input_shape": [-28, 28, 1], "layers": [{"type": "Flatten"}]}"#, "input_shape [-28, 28, 1]")
         refused(#"{"layers": [{"type": "BatchNormalization", "epsilon": 0}]}"#, "epsilon must be positive")
         refused(#"{"layers": [{"type": "BatchNormalization", "momentum": 5}]}"#, "momentum must be in [0, 1]")
