@@ -179,6 +179,10 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("unknown-type.json"), contents: Data(
             #"{"layers": [{"type": "Dense2", "units": 3}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("foreign-key.json"), contents: Data(
+            #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "rate": 0.5}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("fractional.json"), contents: Data(
+            #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10.5}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("unknown-activation.json"), contents: Data(
             #"{"layers": [{"type": "Dense", "units": 3, "activation": "gelu"}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("impossible.json"), contents: Data(
@@ -216,7 +220,9 @@ final class CommandLineTests: BinaryTestCase {
             (["summary", "--model-file", path("broken.json")], "not valid JSON: line 1, column 2"),
             (["summary", "--model-file", path("unknown-type.json")], #"layers[0]: unknown type "Dense2"; use one of Conv2D, "#),
             (["summary", "--model-file", path("unknown-activation.json")], #"unknown activation "gelu"; use one of linear, relu"#),
-            (["fit", "--lr", "-1"], "--lr must be positive, got -1"),
+            (["fit", "--lr", "-1"], "--lr must be a positive finite number, got -1"),
+            (["summary", "--model-file", path("foreign-key.json")], #"layers[1]: Dense does not take "rate""#),
+            (["summary", "--model-file", path("fractional.json")], "layers[1].units must be an integer"),
             (["fit", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
             (["fit", "--model", "lenet5", "--momentum", "0.9", "--data", dataDirectory], "--momentum does not apply to adam"),
             (["fit", "--model", "mlp", "--min-delta", "0.1", "--early-stopping-patience", "0", "--data", dataDirectory],

@@ -55,7 +55,7 @@ final class ModelTests: XCTestCase {
                                   .conv2D(8, kernelSize: 5), .flatten, .dense(10)]
         XCTAssertThrowsError(try Sequential(specs, inputShape: [12, 12, 1])) { error in
             let message = String(describing: error)
-            XCTAssertTrue(message.contains("layer 4 (conv2d_1)"), message)
+            XCTAssertTrue(message.contains("layers[3] (conv2d_1)"), message)
             XCTAssertTrue(message.contains("5x5 kernel does not fit a 3x3 input"), message)
         }
         XCTAssertThrowsError(try Sequential([.dense(3)], inputShape: [])) { error in

@@ -72,7 +72,7 @@ public final class Sequential {
                 shape = layer.outputShape
                 layers.append(layer)
             } catch let error as ModelDefinitionError {
-                throw ModelDefinitionError("layer \(index + 1) (\(name)): \(error.description)")
+                throw ModelDefinitionError("layers[\(index)] (\(name)): \(error.description)")
             }
             names.append(name)
             shapes.append(shape)
