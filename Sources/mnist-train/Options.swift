@@ -59,8 +59,8 @@ struct ModelChoice: ParsableArguments {
 
 /// `--data DIR`.
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Directory holding the four MNIST IDX files, raw or .gz "
-                               + "(default: $MNIST_DIR, else ~/.cache/mnist-train/mnist).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory holding the four MNIST IDX files, raw or .gz (default: $MNIST_DIR, else "
+                               + "$XDG_CACHE_HOME/mnist-train/mnist, else ~/.cache/mnist-train/mnist).", valueName: "dir"))
     var data: String?
 
     var files: MNISTFiles { MNISTFiles(directory: data ?? MNISTFiles.defaultDirectory) }
@@ -133,7 +133,11 @@ func modelFilePath(_ argument: String) throws -> String {
     guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
         return argument
     }
-    let newest = try CheckpointDirectory(path: argument, keep: 1).newestValid()
+    let newest: (path: String, contents: SafeTensors, warnings: [String])
+    do { newest = try CheckpointDirectory(path: argument, keep: 1).newestValid() } catch {
+        throw CommandError("\(argument) is a directory without a readable checkpoint; give a saved model (.safetensors.zst), "
+                               + "a checkpoint, or a checkpoint directory")
+    }
     newest.warnings.forEach { writeStandardError($0 + "\n") }
     return newest.path
 }

@@ -190,7 +190,7 @@ final class CheckpointResumeTests: BinaryTestCase {
         // --resume DIR falls back to the newest valid checkpoint, with a warning (and re-saves the truncated step).
         let fallback = try run(arguments + ["--epochs", "1", "--checkpoint-dir", path("damage"), "--resume", path("damage")])
         XCTAssertEqual(fallback.status, 0, fallback.error)
-        XCTAssertTrue(fallback.output.contains("warning: skipping \(latest) is truncated"), fallback.output)
+        XCTAssertTrue(fallback.output.contains("warning: skipping a damaged checkpoint (\(latest) is truncated)"), fallback.output)
         XCTAssertNoThrow(try CheckpointFile.read(latest))
     }
 
