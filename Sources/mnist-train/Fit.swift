@@ -175,11 +175,11 @@ struct Fit: ParsableCommand {
         if let resumed {
             let (_, savedDefinition) = try ModelFile.model(in: resumed.contents, path: resumed.path)
             if modelChoice.isExplicit && savedDefinition != definition {
-                throw CheckpointError("\(resumed.path) is a checkpoint of \(resumed.contents.metadata["name"] ?? "another model"), "
+                throw CheckpointError("\(resumed.path) is a checkpoint of \(shown(resumed.contents.metadata["name"] ?? "another model")), "
                                           + "not of \(name); resume it without --model, or start a new run")
             }
             definition = savedDefinition
-            name = resumed.contents.metadata["name"] ?? name
+            name = modelName(resumed.contents.metadata["name"]) ?? "model"
             base = try decode(TrainingConfiguration.self, resumed.contents.metadata["training"], resumed.path)
             if let problem = base.problem { throw CheckpointError("\(resumed.path) is damaged: \(problem)") }
         }
@@ -187,12 +187,12 @@ struct Fit: ParsableCommand {
         let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
         if let initial, let initFrom {
             if modelChoice.isExplicit && initial.definition != definition {
-                throw CommandError("--init-from \(initFrom) holds \(initial.metadata["name"] ?? "another model"), not \(name): "
+                throw CommandError("--init-from \(initFrom) holds \(shown(initial.metadata["name"] ?? "another model")), not \(name): "
                                        + "leave out --model and --model-file to fine-tune that model")
             }
             if !modelChoice.isExplicit {
                 definition = initial.definition
-                name = initial.metadata["name"] ?? name
+                name = modelName(initial.metadata["name"]) ?? "model"
                 if let saved = initial.metadata["training"] { base = try decode(TrainingConfiguration.self, saved, initFrom) }
             }
         }
@@ -340,6 +340,15 @@ struct Fit: ParsableCommand {
             "training_total_mib": budget.totalBytes.mebibytes]
         fields["startup_resident_mib"] = startupMiB
         log?.record("memory", fields)
+    }
+
+    /// A model name read from a file, if it is safe as the stem of the default output file: a plain name of
+    /// letters, digits, '.', '_' and '-', not hidden, at most 64 characters. A name such as "../../x" from a
+    /// hostile file must not choose where the model is written.
+    func modelName(_ text: String?) -> String? {
+        guard let text, (1...64).contains(text.count), !text.hasPrefix("."),
+              text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else { return nil }
+        return text
     }
 
     /// Every setting of the run, as the first line shows it.

@@ -111,6 +111,17 @@ final class HostileInputTests: BinaryTestCase {
         assertOneLine(try run(quick + ["--log", "/dev/full"], timeout: 60), "is not a regular file", "--log /dev/full")
     }
 
+    func testAModelNameFromAFileDoesNotChooseWhereTheModelIsWritten() throws {
+        var (_, contents) = try checkpoint()
+        contents.metadata["name"] = "../escaped"
+        try CheckpointFile.write(contents, to: path("named.safetensors.zst"))
+        let resumed = try run(["fit", "--data", dataDirectory, "--train-samples", "640", "--epochs", "2", "--resume",
+                               path("named.safetensors.zst")])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("../escaped.safetensors.zst")), "written outside")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("model.safetensors.zst")), resumed.output)
+    }
+
     func testInspectShowsTerminalEscapesInsteadOfSendingThem() throws {
         var (_, contents) = try checkpoint()
         contents.metadata["name"] = "\u{1B}]0;pwned\u{7}\u{1B}[2J" + String(repeating: "x", count: 1_000_000)
