@@ -61,7 +61,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "MNISTTests", dependencies: ["MNIST", "CZlib"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "CZstd"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),

@@ -56,7 +56,7 @@ public struct CheckpointDirectory: Sendable {
     /// The path a pointer file names, if it names a checkpoint file of this directory. Anything else (another
     /// directory, `../outside.zst`, a pointer file grown huge) is ignored, as if there were no pointer.
     public func target(of pointerName: String) -> String? {
-        guard let bytes = try? RegularFile.read(pointer(pointerName), limit: 256) else { return nil }
+        guard let bytes = try? RegularFile.contents(pointer(pointerName), limit: 256) else { return nil }
         let name = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return Self.isCheckpointName(name) ? (path as NSString).appendingPathComponent(name) : nil
     }

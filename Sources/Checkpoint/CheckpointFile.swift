@@ -28,7 +28,7 @@ public enum CheckpointFile {
     /// The file's bytes as stored (compressed).
     public static func raw(_ path: String) throws -> [UInt8] {
         let bytes: [UInt8]
-        do { bytes = try RegularFile.read(path, limit: InputLimits.checkpointBytes) } catch let error as InputError {
+        do { bytes = try RegularFile.contents(path, limit: InputLimits.checkpointBytes) } catch let error as InputError {
             throw CheckpointError(error.description)
         }
         guard !bytes.isEmpty else { throw CheckpointError("\(path) is empty") }

@@ -1,4 +1,5 @@
 import Foundation
+import InputChecks
 
 /// Checks made before a run starts, so that a path it cannot write fails in the first second with one line,
 /// not after hours of training. `what` names the path as the user gave it ("--output model.safetensors.zst").
@@ -10,7 +11,7 @@ public enum WritablePath {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw CheckpointError("\(what): is a directory; name a file")
         }
-        do { try AtomicFile.refuseReplacingAnythingButAFile(path) } catch let error as CheckpointError {
+        do { try AtomicFile.refuseReplacingAnythingButAFile(path) } catch let error as InputError {
             throw CheckpointError("\(what): \(error.description)")
         }
         let parent = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
@@ -43,8 +44,9 @@ public enum WritablePath {
     /// Creates and removes a file in `directory`: the only test of writability that ACLs, read-only mounts and
     /// full quotas all answer truthfully.
     private static func probe(_ directory: String, what: String) throws {
-        let probe = (directory as NSString).appendingPathComponent(".mnist-train-probe-\(getpid())")
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        // A random name: a stale probe, or another host's process of the same pid on shared storage, is no clash.
+        let probe = (directory as NSString).appendingPathComponent(".mnist-train-probe-\(UInt64.random(in: 0...UInt64.max))")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw CheckpointError("\(what): cannot write in \(directory): \(String(cString: strerror(errno)))")
         }

@@ -12,7 +12,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The most any file may make mnist-train allocate. Each reader checks its sizes against these before it
-/// allocates, so a hostile file costs an error, never memory.
+/// allocates, so that a hostile file costs an error, not the machine's memory.
 public enum InputLimits {
     /// safetensors' own cap on its JSON header (huggingface/safetensors refuses larger ones).
     public static let safetensorsHeaderBytes = 100_000_000
@@ -52,9 +52,9 @@ public func checkedProduct(_ factors: [Int], limit: Int) -> Int? {
 public enum RegularFile {
     /// Opens `path` for reading if it is a regular file (symbolic links are followed to one); returns the
     /// descriptor, which the caller closes, and the size. Opening does not block on a FIFO.
-    public static func open(_ path: String, what: String = "") throws -> (descriptor: Int32, size: Int) {
+    public static func opened(_ path: String, what: String = "") throws -> (descriptor: Int32, size: Int) {
         let name = what.isEmpty ? path : what
-        let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let error = errno
             throw InputError(error == ENOENT ? "\(name) does not exist" : "\(name) cannot be opened: \(String(cString: strerror(error)))")
@@ -75,9 +75,9 @@ public enum RegularFile {
     }
 
     /// The whole file, if it is regular and at most `limit` bytes.
-    public static func read(_ path: String, limit: Int, what: String = "") throws -> [UInt8] {
+    public static func contents(_ path: String, limit: Int, what: String = "") throws -> [UInt8] {
         let name = what.isEmpty ? path : what
-        let (descriptor, size) = try open(path, what: what)
+        let (descriptor, size) = try opened(path, what: what)
         defer { close(descriptor) }
         guard size <= limit else {
             throw InputError("\(name) is \(size) bytes, more than the \(limit) a file of its kind may hold")
@@ -85,7 +85,7 @@ public enum RegularFile {
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         while offset < size {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + offset, size - offset) }
+            let n = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + offset, size - offset) }
             guard n > 0 else {
                 if n < 0 && errno == EINTR { continue }
                 throw InputError("\(name) cannot be read: " + (n == 0 ? "it shrank while being read" : String(cString: strerror(errno))))
@@ -140,10 +140,9 @@ public func duplicateJSONKey(_ bytes: some Collection<UInt8>) -> String? {
                 if escaped { escaped = false } else if next == UInt8(ascii: "\\") { escaped = true } else if next == UInt8(ascii: "\"") { break }
                 string.append(next)
             }
-            if expectingKey, var keys = objects.last ?? nil {
-                if keys.contains(string) { return String(decoding: string, as: UTF8.self) }
-                keys.insert(string)
-                objects[objects.count - 1] = keys
+            if expectingKey, let last = objects.indices.last, objects[last] != nil {
+                // In place: copying the set for each key would make a header of a million keys take hours.
+                if !objects[last]!.insert(string).inserted { return String(decoding: string, as: UTF8.self) }
                 expectingKey = false
             }
         default:

@@ -69,8 +69,8 @@ public struct MNISTDownloader: Sendable {
     private func isVerified(_ name: String) -> Bool {
         let path = (directory as NSString).appendingPathComponent(name)
         guard let expected = Self.official[name]?.bytes else { return false }
-        if let data = try? RegularFile.read(path, limit: expected) { return verify(data, as: name) }
-        guard let compressed = try? RegularFile.read(path + ".gz", limit: expected),
+        if let data = try? RegularFile.contents(path, limit: expected) { return verify(data, as: name) }
+        guard let compressed = try? RegularFile.contents(path + ".gz", limit: expected),
               let raw = try? inflate(compressed, windowBits: 31, limit: expected, what: name)
         else { return false }
         return verify(raw, as: name)
@@ -81,16 +81,11 @@ public struct MNISTDownloader: Sendable {
         return SHA256.hex(bytes) == expected.sha256
     }
 
-    /// Writes through a temporary file of this process and rename(2), which replaces the target atomically: a file
-    /// of that name is always whole, even when several processes on a node download into one directory at once.
+    /// Writes atomically (a temporary file, fsync, rename(2)): a file of that name is always whole, even when
+    /// several processes on a node download into one directory at once.
     private func write(_ bytes: [UInt8], as name: String) throws {
-        let path = (directory as NSString).appendingPathComponent(name)
-        let temporary = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw DataError("cannot write \(temporary): check that \(directory) is writable")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw DataError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        do { try AtomicFile.write(bytes, to: (directory as NSString).appendingPathComponent(name)) } catch let error as InputError {
+            throw DataError("\(error.description); check that \(directory) is writable")
         }
     }
 

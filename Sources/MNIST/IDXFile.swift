@@ -21,7 +21,7 @@ public struct IDXFile: Equatable, Sendable {
     public init(contentsOf path: String, magic: UInt32, hint fix: String = IDXFile.dataFileHint) throws {
         let source = try IDXSource(path)
         let kind = magic == IDXFile.imagesMagic ? "image" : "label"
-        let start = try source.read(4)
+        let start = try source.take(4)
         guard !start.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
         guard start.count == 4 else { throw DataError("\(path) is truncated: \(start.count) bytes, no IDX header; \(fix)") }
         let found = IDXFile.bigEndianUInt32(start, at: 0)
@@ -29,7 +29,7 @@ public struct IDXFile: Equatable, Sendable {
             throw DataError("\(path) is not an IDX \(kind) file (magic \(found), expected \(magic)); \(fix)")
         }
         let rank = Int(magic & 0xFF)
-        let header = try source.read(4 * rank)
+        let header = try source.take(4 * rank)
         guard header.count == 4 * rank else { throw DataError("\(path) is truncated inside its header; \(fix)") }
         let dimensions = (0..<rank).map { Int(IDXFile.bigEndianUInt32(header, at: 4 * $0)) }
         let shape = dimensions.map(String.init).joined(separator: "x")
@@ -45,10 +45,10 @@ public struct IDXFile: Equatable, Sendable {
         }
         // A raw file's size is known: a header that declares more than the file holds is refused unallocated.
         if let remaining = source.remainingBytes, remaining < declared { throw truncated(holding: remaining) }
-        let data = try source.read(declared)
+        let data = try source.take(declared)
         guard data.count == declared else { throw truncated(holding: data.count) }
         // What follows is counted, up to a point, for the message; it is never kept.
-        let extra = try source.read(1 << 20).count
+        let extra = try source.take(1 << 20).count
         guard extra == 0 else {
             throw DataError("\(path) has \(extra < 1 << 20 ? "\(extra) bytes" : "more than 1 MiB") after the \(declared) "
                                 + "its header declares; \(fix)")
@@ -98,7 +98,7 @@ final class IDXSource {
                 throw DataError("\(path) is \(size) bytes, more than a data file may hold; \(IDXFile.dataFileHint)")
             }
             let compressed: [UInt8]
-            do { compressed = try RegularFile.read(path, limit: InputLimits.idxDataBytes) } catch let error as InputError {
+            do { compressed = try RegularFile.contents(path, limit: InputLimits.idxDataBytes) } catch let error as InputError {
                 throw DataError(error.description)
             }
             self.descriptor = nil
@@ -118,19 +118,19 @@ final class IDXSource {
     }
 
     private static func opened(_ path: String) throws -> (Int32, Int) {
-        do { return try RegularFile.open(path) } catch let error as InputError {
+        do { return try RegularFile.opened(path) } catch let error as InputError {
             throw DataError(error.description.hasSuffix("does not exist")
                                 ? "\(path) does not exist; run `mnist-train download` or pass --data DIR" : error.description)
         }
     }
 
     /// Up to `count` bytes; fewer only at the end of the file.
-    func read(_ count: Int) throws -> [UInt8] {
+    func take(_ count: Int) throws -> [UInt8] {
         if let inflater { return try inflater.read(count) }
         var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor!, $0.baseAddress! + offset, count - offset) }
+            let n = bytes.withUnsafeMutableBytes { read(descriptor!, $0.baseAddress! + offset, count - offset) }
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw DataError("\(path) cannot be read: \(String(cString: strerror(errno)))") }
             if n == 0 { break }

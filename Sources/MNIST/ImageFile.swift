@@ -7,7 +7,7 @@ public enum ImageFile {
         let bytes: [UInt8]
         do {
             // The largest PGM of sides within the cap, as P2 text of 3 digits and a space per pixel.
-            bytes = try RegularFile.read(path, limit: 64 + 4 * InputLimits.imageSide * InputLimits.imageSide)
+            bytes = try RegularFile.contents(path, limit: 64 + 4 * InputLimits.imageSide * InputLimits.imageSide)
         } catch let error as InputError {
             throw DataError(error.description)
         }

@@ -1,4 +1,5 @@
 @testable import Checkpoint
+import InputChecks
 import CZstd
 import Engine
 import Foundation

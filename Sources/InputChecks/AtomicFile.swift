@@ -17,7 +17,7 @@ public enum AtomicFile {
         let kind = status.st_mode & S_IFMT
         guard kind != S_IFREG else { return }
         let what = kind == S_IFDIR ? "a directory" : kind == S_IFLNK ? "a symbolic link" : "not a regular file (a device, FIFO or socket)"
-        throw CheckpointError("\(path) is \(what); mnist-train writes only regular files: name a new or regular file")
+        throw InputError("\(path) is \(what); mnist-train writes only regular files: name a new or regular file")
     }
 
     public static func write(_ bytes: [UInt8], to path: String) throws {
@@ -33,12 +33,12 @@ public enum AtomicFile {
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
             if fd < 0 && errno != EEXIST { break }
         }
-        guard fd >= 0 else { throw CheckpointError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw InputError("cannot write \(path): \(String(cString: strerror(errno)))") }
         var written = 0
         if fault == "no-space" {
             close(fd)
             unlink(temporary)
-            throw CheckpointError("cannot write \(path): \(String(cString: strerror(ENOSPC))); the previous file is kept")
+            throw InputError("cannot write \(path): \(String(cString: strerror(ENOSPC))); the previous file is kept")
         }
         let ok = bytes.withUnsafeBytes { raw -> Bool in
             while written < raw.count {
@@ -52,13 +52,13 @@ public enum AtomicFile {
         close(fd)
         guard ok else {
             unlink(temporary)
-            throw CheckpointError("cannot write \(path): \(String(cString: strerror(error))); the previous file is kept")
+            throw InputError("cannot write \(path): \(String(cString: strerror(error))); the previous file is kept")
         }
         if fault == "crash-before-rename" { _exit(70) }
         guard rename(temporary, path) == 0 else {
             let error = errno
             unlink(temporary)
-            throw CheckpointError("cannot write \(path): \(String(cString: strerror(error)))")
+            throw InputError("cannot write \(path): \(String(cString: strerror(error)))")
         }
         let directoryFD = open(directory, O_RDONLY)
         if directoryFD >= 0 {
