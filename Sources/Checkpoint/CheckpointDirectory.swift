@@ -61,9 +61,16 @@ public struct CheckpointDirectory: Sendable {
         return Self.isCheckpointName(name) ? (path as NSString).appendingPathComponent(name) : nil
     }
 
-    /// Checkpoint file names, oldest first (the zero-padded step orders them).
+    /// Checkpoint file names, oldest first: by the step in the name as a number, so that a step of ten digits
+    /// (or a name planted with fewer) sorts where it belongs.
     public func checkpointFiles() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter(Self.isCheckpointName).sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter(Self.isCheckpointName)
+            .sorted { (Self.step(of: $0), $0) < (Self.step(of: $1), $1) }
+    }
+
+    /// The global step a checkpoint name carries.
+    static func step(of name: String) -> UInt64 {
+        UInt64(name.dropFirst("ckpt-".count).prefix { $0.isNumber }) ?? 0
     }
 
     /// `ckpt-<digits>.safetensors.zst`: a plain name, no path.
@@ -107,13 +114,19 @@ public final class CheckpointLock {
 
     public init(directory: String) throws {
         let path = (directory as NSString).appendingPathComponent("lock")
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // Never through a link or into a FIFO or device: the lock file is written (truncated, then the holder).
+        descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw CheckpointError("--checkpoint-dir \(directory): cannot open \(path): \(String(cString: strerror(errno)))")
         }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            throw CheckpointError("--checkpoint-dir \(directory): \(path) is not a regular file; remove it")
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let holder = shown(String(decoding: (try? RegularFile.contents(path, limit: 256)) ?? [], as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
             close(descriptor)
             throw CheckpointError("--checkpoint-dir \(directory) is in use by another job (\(holder.isEmpty ? "unknown" : holder)); "
                                       + "wait for it to end, or give this job a directory of its own")

@@ -7,8 +7,8 @@ import Synchronization
 /// A rank that dies is noticed by the MPI launcher at once, but a host whose network is cut is not: its peers
 /// block in the next allreduce until TCP gives up, which takes minutes to hours. A watch thread checks once a
 /// second how long the collective under way has waited; past the timeout it prints one line naming the rank,
-/// host and collective, and aborts the job. Collectives that return, however slow the steps between them, never
-/// trip it.
+/// host and collective, and ends its process, which makes the launcher end the job. Collectives that return,
+/// however slow the steps between them, never trip it.
 public final class StallWatchdog: Communicator, @unchecked Sendable {
     // @unchecked: the watch thread reads only the atomics and the immutable rank, host and timeout, and ends
     // the process.

@@ -30,6 +30,10 @@ public enum InputLimits {
     /// Values one sample's activations may take in any one layer (16 MB as float32; a batch multiplies it).
     /// The presets' largest layer holds 21,632.
     public static let activationsPerSample = 4_000_000
+    /// Values of one sample's im2col columns in a convolution (output pixels x kernel area x input channels),
+    /// 64 MB as float32: a 4096-wide kernel with same padding passes the parameter and activation caps yet asks
+    /// for tens of gigabytes here. The presets' largest take 51,200.
+    public static let convolutionColumnsPerSample = 16_000_000
     /// A model definition's layers.
     public static let layers = 1000
 }

@@ -4,21 +4,24 @@ import InputChecks
 /// Images to predict from a file: IDX images (magic 2051) or a PGM (P2 text or P5 binary).
 public enum ImageFile {
     public static func load(_ path: String, invert: Bool) throws -> Dataset {
-        let bytes: [UInt8]
-        do {
-            // The largest PGM of sides within the cap, as P2 text of 3 digits and a space per pixel.
-            bytes = try RegularFile.contents(path, limit: 64 + 4 * InputLimits.imageSide * InputLimits.imageSide)
-        } catch let error as InputError {
-            throw DataError(error.description)
-        }
-        guard !bytes.isEmpty else { throw DataError("\(path) is empty") }
+        // The first two bytes tell a PGM from an IDX file; each is then read with its own reader and cap.
+        let (descriptor, _) = try opened(path)
+        var magic: [UInt8] = [0, 0]
+        let count = pread(descriptor, &magic, 2, 0)
+        close(descriptor)
         var dataset: Dataset
-        if bytes.starts(with: [0x50, 0x32]) || bytes.starts(with: [0x50, 0x35]) {
+        if count == 2, magic == Array("P2".utf8) || magic == Array("P5".utf8) {
+            let bytes: [UInt8]
+            do {
+                // The largest PGM of sides within the cap, as P2 text of 3 digits and a space per pixel.
+                bytes = try RegularFile.contents(path, limit: 64 + 4 * InputLimits.imageSide * InputLimits.imageSide)
+            } catch let error as InputError {
+                throw DataError(error.description)
+            }
             dataset = try pgm(bytes, path: path)
         } else {
             let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic,
                                      hint: "give a PGM (P2 or P5) or an IDX image file")
-            guard images.dimensions.count == 3 else { throw DataError("\(path): not an IDX image file") }
             dataset = Dataset(images: images.bytes, labels: [UInt8](repeating: 0, count: images.dimensions[0]),
                               rows: images.dimensions[1], columns: images.dimensions[2])
         }
@@ -27,6 +30,10 @@ public enum ImageFile {
                               columns: dataset.columns)
         }
         return dataset
+    }
+
+    private static func opened(_ path: String) throws -> (Int32, Int) {
+        do { return try RegularFile.opened(path) } catch let error as InputError { throw DataError(error.description) }
     }
 
     /// A P2 or P5 PGM, scaled to 0-255.

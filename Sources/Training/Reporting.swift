@@ -99,7 +99,8 @@ public final class JSONLinesLog: TrainingObserver {
     /// Opens `path` for appending (creating it), so a log continues across runs.
     public init(path: String) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        // O_NONBLOCK so that a FIFO named as the log cannot hold the open; it is refused below.
+        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw TrainingError("cannot open the log file \(path): \(String(cString: strerror(errno))); check the "
                                     + "directory exists and is writable")
@@ -109,6 +110,7 @@ public final class JSONLinesLog: TrainingObserver {
             close(descriptor)
             throw TrainingError("the log file \(path) is not a regular file; name a file")
         }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
     }
 
     deinit { close(descriptor) }

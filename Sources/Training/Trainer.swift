@@ -120,11 +120,11 @@ public final class Trainer {
                 if metrics[3] > 0 {
                     stopAfterEpoch = true
                     if !lastStep {
-                        try checkpoint?(.stopRequested)
+                        try saveCheckpoint(.stopRequested)
                         return false
                     }
                 } else if checkpointEverySteps > 0, progress.globalStep % checkpointEverySteps == 0, !lastStep {
-                    try checkpoint?(.steps)
+                    try saveCheckpoint(.steps)
                 }
             }
             let seconds = Date().timeIntervalSince(start)
@@ -149,7 +149,7 @@ public final class Trainer {
                 stopper = current
             }
             // The checkpoint goes before the log record, so a crash between them never records an epoch twice.
-            try checkpoint?(.epochEnd)
+            try saveCheckpoint(.epochEnd)
             observers.forEach { $0.epochEnded(record) }
             if stop, let stopper {
                 observers.forEach { $0.note("early stopping: \(stopper.monitorName(validation != nil)) has not improved for "
@@ -163,7 +163,25 @@ public final class Trainer {
             observers.forEach { $0.note("restored the weights of epoch \(best), the best by \(stopper.monitorName(validation != nil))") }
         }
         synchronizeBatchNormalizationStatistics()
+        try checkWeightsFinite()
         return true
+    }
+
+    /// Saves a checkpoint, if one is attached, of weights that are all finite: an update that overflowed must
+    /// not replace the last good checkpoint.
+    func saveCheckpoint(_ reason: CheckpointReason) throws {
+        guard let checkpoint else { return }
+        try checkWeightsFinite()
+        try checkpoint(reason)
+    }
+
+    /// Throws when a weight is NaN or infinite, as after an update that overflowed. Every rank holds the same
+    /// weights, so every rank throws together.
+    func checkWeightsFinite() throws {
+        guard model.store.values.allSatisfy(\.isFinite) else {
+            throw TrainingError("the weights became non-finite by epoch \(progress.epoch + 1), step \(progress.stepInEpoch): "
+                                    + "training diverged (is the learning rate too large?); the last checkpoint, if any, is kept")
+        }
     }
 
     /// The learning rate for a point in training: scaled by the rank count if asked, and warmed up linearly from
@@ -307,6 +325,10 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     var problem: String? {
         if epoch < 0 || stepInEpoch < 0 || globalStep < 0 || samplesSeen < 0 {
             return "negative position (epoch \(epoch), step_in_epoch \(stepInEpoch), global_step \(globalStep))"
+        }
+        // 2^53 steps or samples is beyond any run, and counting on from a larger value could overflow.
+        if [epoch, stepInEpoch, globalStep, samplesSeen].contains(where: { $0 > 1 << 53 }) {
+            return "a position past 2^53 (global_step \(globalStep), samples_seen \(samplesSeen))"
         }
         if epochTotals.count != 3 || !epochTotals.allSatisfy({ $0.isFinite && $0 >= 0 }) {
             return "epoch_totals \(epochTotals.prefix(4)) is not three finite numbers of 0 or more"

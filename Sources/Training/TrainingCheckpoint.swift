@@ -91,7 +91,9 @@ extension Trainer {
         let savedProgress = try field("progress", TrainingProgress.self)
         if let problem = savedProgress.problem { throw damaged(problem) }
         let optimizerState = try field("optimizer", OptimizerState.self)
-        guard optimizerState.iterations >= 0 else { throw damaged("optimizer iterations \(optimizerState.iterations)") }
+        guard (0...(1 << 53)).contains(optimizerState.iterations) else {
+            throw damaged("optimizer iterations \(optimizerState.iterations)")
+        }
         let generatorTexts = try field("rng_states", [String].self)
         let generators = generatorTexts.compactMap { UInt64($0, radix: 16) }
         guard !generators.isEmpty, generators.count == generatorTexts.count, generators.count <= 1 << 20 else {

@@ -218,6 +218,10 @@ struct Fit: ParsableCommand {
         }
         try checkModel(model, fits: training, loss: configuration.loss,
                        source: resumed?.path ?? initFrom.map { "--init-from \($0)" } ?? modelChoice.source)
+        guard testSet.sampleShape == training.sampleShape else {
+            throw CommandError("the test images are \(testSet.sampleShape), the training images \(training.sampleShape): "
+                                   + "use files from one set")
+        }
         let outputPath = output ?? "\(name).safetensors.zst"
         if communicator.isRoot { try WritablePath.checkFile(outputPath, what: "--output \(outputPath)") }
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
@@ -289,6 +293,10 @@ struct Fit: ParsableCommand {
                 }
                 communicator.barrier()
             }
+        }
+        // Every start-up check has passed: only now may --overwrite-checkpoints delete the earlier run.
+        if overwriteCheckpoints, communicator.isRoot, let checkpointDir {
+            try CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints).removeRun()
         }
         guard try trainer.fit(training: training, validation: validation) else {
             console?.note("Stopped by a signal at epoch \(trainer.progress.epoch + 1), step \(trainer.progress.stepInEpoch); "
@@ -376,9 +384,25 @@ struct Fit: ParsableCommand {
 
     /// This run's own command line with `--resume` added: it continues the same run, with the same output, log
     /// and settings. Under an MPI launcher the launcher's own flags are unknown here; only the rank count is given.
+    /// Flags that start a run (and --resume with a file) are left out: the command continues from the newest
+    /// checkpoint in --checkpoint-dir.
     func continuingCommand(ranks: Int) -> String {
-        var arguments = CommandLine.arguments
-        if !arguments.contains(where: { $0 == "--resume" || $0.hasPrefix("--resume=") }) { arguments.append("--resume") }
+        var arguments: [String] = []
+        var skipValue = false
+        for (index, argument) in CommandLine.arguments.enumerated() {
+            if skipValue { skipValue = false; continue }
+            if argument.hasPrefix("--init-from=") || argument.hasPrefix("--resume=") || argument == "--overwrite-checkpoints" {
+                continue
+            }
+            if argument == "--init-from" { skipValue = true; continue }
+            if argument == "--resume" {
+                let next = index + 1 < CommandLine.arguments.count ? CommandLine.arguments[index + 1] : nil
+                skipValue = next.map { !$0.hasPrefix("-") } ?? false
+                continue
+            }
+            arguments.append(argument)
+        }
+        arguments.append("--resume")
         let quoted = arguments.map { argument in
             argument.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
                 ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
@@ -386,22 +410,38 @@ struct Fit: ParsableCommand {
         return (MPICommunicator.isLaunchedByMPI ? "mpirun -np \(ranks) " : "") + quoted.joined(separator: " ")
     }
 
-    /// Makes the checkpoint directory, locks it for this job, and refuses to mix this run's checkpoints with an
-    /// earlier run's there unless told to continue it (--resume) or to start over (--overwrite-checkpoints).
+    /// Makes the checkpoint directory, locks it for this job, and refuses to mix this run's checkpoints with
+    /// another run's there: a new run needs --overwrite-checkpoints (whose deletion waits until every start-up
+    /// check has passed), and a run resumed from elsewhere needs a directory that holds no other run.
     func claimCheckpointDirectory(_ path: String) throws -> CheckpointLock {
         try WritablePath.prepareDirectory(path, what: "--checkpoint-dir \(path)")
         let lock = try CheckpointLock(directory: path)
         let directory = CheckpointDirectory(path: path, keep: keepCheckpoints)
-        if resume == nil, directory.holdsARun {
-            guard overwriteCheckpoints else {
-                let newest = directory.checkpointFiles().last.map { ", newest \($0)" } ?? ""
-                throw CheckpointError("--checkpoint-dir \(path) holds another run's checkpoints\(newest): continue that run "
-                                          + "with --resume, start over there with --overwrite-checkpoints, or choose "
-                                          + "another directory")
-            }
-            try directory.removeRun()
+        guard directory.holdsARun, !overwriteCheckpoints else { return lock }
+        let newest = directory.checkpointFiles().last.map { ", newest \($0)" } ?? ""
+        guard let resume else {
+            throw CheckpointError("--checkpoint-dir \(path) holds another run's checkpoints\(newest): continue that run "
+                                      + "with --resume, start over there with --overwrite-checkpoints, or choose "
+                                      + "another directory")
+        }
+        let source = resume == Self.newestInCheckpointDirectory ? path : resume
+        let sourceDirectory = isDirectory(source) ? source : (source as NSString).deletingLastPathComponent
+        guard sameDirectory(sourceDirectory, path) else {
+            throw CheckpointError("--checkpoint-dir \(path) holds another run's checkpoints\(newest), and --resume \(resume) "
+                                      + "is elsewhere: the two runs would mix there; give an empty --checkpoint-dir")
         }
         return lock
+    }
+
+    func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    func sameDirectory(_ a: String, _ b: String) -> Bool {
+        var first = stat(), second = stat()
+        return stat(a.isEmpty ? "." : a, &first) == 0 && stat(b, &second) == 0
+            && first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// Rank 0 finds and reads the checkpoint (a file, a directory's newest valid one, or --checkpoint-dir's), checks
@@ -415,13 +455,16 @@ struct Fit: ParsableCommand {
             guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else {
                 throw CheckpointError("--resume \(target): no such file or directory")
             }
+            var path = target
+            var warnings: [String] = []
             if isDirectory.boolValue {
                 let newest = try CheckpointDirectory(path: target, keep: keepCheckpoints).newestValid()
-                found = ResumedCheckpoint(path: newest.path, contents: newest.contents, warnings: newest.warnings)
-            } else {
-                found = ResumedCheckpoint(path: target, contents: try CheckpointFile.read(target), warnings: [])
+                (path, warnings) = (newest.path, newest.warnings)
             }
-            bytes = try CheckpointFile.raw(found!.path)
+            // Every rank decodes these same bytes, rank 0 included: a file that changes after it was chosen cannot
+            // give the ranks different states.
+            bytes = try CheckpointFile.raw(path)
+            found = ResumedCheckpoint(path: path, contents: try CheckpointFile.decode(bytes, path: path), warnings: warnings)
         }
         guard communicator.size > 1 else { return found! }
         // Same collectives in the same order on every rank: sizes, then the file, then its path.

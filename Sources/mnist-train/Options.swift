@@ -31,8 +31,12 @@ struct ModelChoice: ParsableArguments {
 
     func definition() throws -> ModelDefinition {
         guard let modelFile else { return ModelDefinition(inputShape: Preset.inputShape, layers: preset.layers) }
-        guard let data = FileManager.default.contents(atPath: modelFile) else {
-            throw CommandError("--model-file \(modelFile): no such file")
+        let data: Data
+        do {
+            // Room for a thousand layers of JSON many times over.
+            data = Data(try RegularFile.contents(modelFile, limit: 16 << 20, what: "--model-file \(modelFile)"))
+        } catch let error as InputError {
+            throw CommandError(error.description.hasSuffix("does not exist") ? "--model-file \(modelFile): no such file" : error.description)
         }
         if let problem = jsonSyntaxProblem(data) { throw CommandError("--model-file \(modelFile): not valid JSON: \(problem)") }
         if let key = duplicateJSONKey(data) {

@@ -3,6 +3,7 @@ import Checkpoint
 import Engine
 import Foundation
 import MNIST
+import Training
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,10 +46,14 @@ struct Predict: ParsableCommand {
         guard samples.sampleShape == model.inputShape else {
             throw CommandError("the model takes \(model.inputShape) inputs, the images are \(samples.sampleShape)")
         }
-        let (x, _) = samples.batch(0..<samples.count)
-        let probabilities = model.predict(x)
-        let classes = probabilities.sampleSize
-        let rows = (0..<samples.count).map { Array(probabilities.scalars[$0 * classes..<($0 + 1) * classes]) }
+        // In batches, as evaluation runs: an IDX file of many images must not become one huge batch.
+        var rows: [[Float]] = []
+        for start in stride(from: 0, to: samples.count, by: Trainer.evaluationBatchSize) {
+            let (x, _) = samples.batch(start..<min(start + Trainer.evaluationBatchSize, samples.count))
+            let probabilities = model.predict(x)
+            let classes = probabilities.sampleSize
+            rows += (0..<x.batchSize).map { Array(probabilities.scalars[$0 * classes..<($0 + 1) * classes]) }
+        }
         if json {
             let objects = rows.enumerated().map { i, p in
                 ["sample": names[i], "predicted": p.indices.max { p[$0] < p[$1] }!, "probabilities": p.map(Double.init)]

@@ -124,6 +124,22 @@ final class HostileCheckpointTests: XCTestCase {
         XCTAssertEqual(checkpoints.target(of: "latest"), checkpoints.path + "/ckpt-000000012.safetensors.zst")
     }
 
+    func testTheLockFileIsNeverALinkAndNamesAreOrderedByStep() throws {
+        let checkpoints = CheckpointDirectory(path: path("locked"), keep: 3)
+        try FileManager.default.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: path("victim")))
+        XCTAssertEqual(symlink(path("victim"), checkpoints.path + "/lock"), 0)
+        XCTAssertThrowsError(try CheckpointLock(directory: checkpoints.path))
+        XCTAssertEqual(try String(contentsOfFile: path("victim"), encoding: .utf8), "keep", "the lock truncated a file elsewhere")
+
+        for name in ["ckpt-1000000000.safetensors.zst", "ckpt-999999999.safetensors.zst", "ckpt-000000050.safetensors.zst",
+                     "ckpt-7.safetensors.zst"] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: checkpoints.path + "/" + name, contents: Data()))
+        }
+        XCTAssertEqual(checkpoints.checkpointFiles(), ["ckpt-7.safetensors.zst", "ckpt-000000050.safetensors.zst",
+                                                       "ckpt-999999999.safetensors.zst", "ckpt-1000000000.safetensors.zst"])
+    }
+
     func testSavesNeverReplaceOrFollowWhatIsNotARegularFile() throws {
         XCTAssertThrowsError(try AtomicFile.write([1], to: "/dev/null")) { error in
             XCTAssertTrue("\(error)".contains("/dev/null is not a regular file"), "\(error)")

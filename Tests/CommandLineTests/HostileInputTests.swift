@@ -51,6 +51,8 @@ final class HostileInputTests: BinaryTestCase {
             ("progress", try edited(progress, "step_in_epoch", -5), "negative position"),
             ("progress", try edited(progress, "epoch", -3), "negative position"),
             ("progress", try edited(progress, "epoch_totals", [Double]()), "epoch_totals [] is not three"),
+            ("progress", try edited(progress, "global_step", Int.max), "a position past 2^53"),
+            ("optimizer", try edited(try XCTUnwrap(contents.metadata["optimizer"]), "iterations", Int.max), "optimizer iterations"),
             ("rng_states", #"["zz", "12"]"#, "rng_states are not hexadecimal"),
         ]
         for (index, lie) in lies.enumerated() {
@@ -98,8 +100,10 @@ final class HostileInputTests: BinaryTestCase {
         XCTAssertNotEqual(diverged.status, 0)
         XCTAssertTrue(diverged.error.contains("training diverged"), diverged.error)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("d.safetensors.zst")))
-        if let latest = CheckpointDirectory(path: path("diverge"), keep: 3).target(of: "latest") {
-            XCTAssertNoThrow(try ModelFile.load(latest), "the last checkpoint holds finite weights")
+        // Whatever was checkpointed before it diverged holds finite weights (TrainerTests checks the guard itself).
+        let directory = CheckpointDirectory(path: path("diverge"), keep: 3)
+        for name in directory.checkpointFiles() {
+            XCTAssertNoThrow(try ModelFile.load(directory.path + "/" + name), name)
         }
     }
 
@@ -120,6 +124,28 @@ final class HostileInputTests: BinaryTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.error)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("../escaped.safetensors.zst")), "written outside")
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("model.safetensors.zst")), resumed.output)
+    }
+
+    func testFIFOsAndMismatchedTestImagesAreRefusedAtOnce() throws {
+        XCTAssertEqual(mkfifo(path("fifo"), 0o600), 0)
+        assertOneLine(try run(["summary", "--model-file", path("fifo")], timeout: 30), "is not a regular file", "model file FIFO")
+        assertOneLine(try run(quick + ["--log", path("fifo")], timeout: 30), "log file", "log FIFO")
+        // Training images of 28x28 and test images of 14x14: refused before training, not at the final test.
+        let data = path("mixed-data")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+            let source = (dataDirectory as NSString).appendingPathComponent(name)
+            let raw = FileManager.default.fileExists(atPath: source) ? source : source + ".gz"
+            XCTAssertEqual(symlink(raw, data + "/" + (raw.hasSuffix(".gz") ? name + ".gz" : name)), 0)
+        }
+        let header: [UInt32] = [2051, 10, 14, 14]
+        try Data(header.flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + [UInt8](repeating: 0, count: 1960))
+            .write(to: URL(fileURLWithPath: data + "/t10k-images-idx3-ubyte"))
+        try Data([UInt32(2049), 10].flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + [UInt8](repeating: 1, count: 10))
+            .write(to: URL(fileURLWithPath: data + "/t10k-labels-idx1-ubyte"))
+        let mixed = try run(["fit", "--model", "mlp", "--data", data, "--train-samples", "640"], timeout: 60)
+        assertOneLine(mixed, "the test images are [14, 14, 1], the training images [28, 28, 1]", "mixed shapes")
+        XCTAssertFalse(mixed.output.contains("Epoch 1"), mixed.output)
     }
 
     func testInspectShowsTerminalEscapesInsteadOfSendingThem() throws {

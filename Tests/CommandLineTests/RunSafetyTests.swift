@@ -54,6 +54,18 @@ final class RunSafetyTests: BinaryTestCase {
         let mixed = try run(quick + ["--checkpoint-dir", directory], timeout: 60)
         XCTAssertNotEqual(mixed.status, 0)
         XCTAssertTrue(mixed.error.contains("holds another run's checkpoints, newest \(newest)"), mixed.error)
+        // Resuming another run's checkpoint into this directory would mix them as well.
+        let other = try run(quick + ["--checkpoint-dir", path("other")])
+        XCTAssertEqual(other.status, 0, other.error)
+        let otherLatest = try XCTUnwrap(CheckpointDirectory(path: path("other"), keep: 3).target(of: "latest"))
+        let crossed = try run(quick + ["--epochs", "2", "--checkpoint-dir", directory, "--resume", otherLatest], timeout: 60)
+        XCTAssertNotEqual(crossed.status, 0)
+        XCTAssertTrue(crossed.error.contains("is elsewhere: the two runs would mix there"), crossed.error)
+        // --overwrite-checkpoints deletes nothing when the run then fails to start.
+        let failing = try run(quick + ["--checkpoint-dir", directory, "--overwrite-checkpoints", "--model-file", path("absent.json")],
+                              timeout: 60)
+        XCTAssertNotEqual(failing.status, 0)
+        XCTAssertEqual(CheckpointDirectory(path: directory, keep: 3).checkpointFiles(), saved, "a failed start deleted the run")
         let over = try run(quick + ["--checkpoint-dir", directory, "--overwrite-checkpoints", "--output", path("c.safetensors.zst")])
         XCTAssertEqual(over.status, 0, over.error)
         let now = CheckpointDirectory(path: directory, keep: 3)
@@ -97,7 +109,7 @@ final class RunSafetyTests: BinaryTestCase {
     func testSIGUSR1StopsAnMPIRunCleanlyWithACommandThatContinuesIt() throws {
         let log = path("stop.jsonl")
         let flags = ["fit", "--model", "lenet5", "--data", dataDirectory, "--epochs", "2", "--checkpoint-dir", path("stop"),
-                     "--log", log, "--output", path("stop.safetensors.zst")]
+                     "--overwrite-checkpoints", "--log", log, "--output", path("stop.safetensors.zst")]
         let stopped = try run(flags, ranks: 2, whileRunning: { process in
             let deadline = Date().addingTimeInterval(120)
             while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"step\"") ?? false) {
@@ -108,6 +120,7 @@ final class RunSafetyTests: BinaryTestCase {
         XCTAssertEqual(stopped.status, 0, stopped.error)
         let hint = try XCTUnwrap(stopped.output.firstMatch(of: /continue with: (.*)/), stopped.output).1
         XCTAssertTrue(hint.hasPrefix("mpirun -np 2 ") && hint.hasSuffix(" --resume"), String(hint))
+        XCTAssertFalse(hint.contains("--overwrite-checkpoints"), "a flag that starts a new run: \(hint)")
         for flag in ["--log \(log)", "--output \(path("stop.safetensors.zst"))", "--checkpoint-dir \(path("stop"))"] {
             XCTAssertTrue(hint.contains(flag), "the hint must continue the same run: \(hint)")
         }

@@ -124,7 +124,8 @@ final class ReaderMutationTests: XCTestCase {
 
     // MARK: Inputs and the resume path
 
-    /// A small model's checkpoint after a few Adam steps with early stopping (best weights kept), and its data.
+    /// A small model's checkpoint stopped mid-epoch (epoch 2, step 2 of 4) by Adam with early stopping (best
+    /// weights kept), and its data: a resume has steps left to train, so forged counters meet the training loop.
     func checkpoint() throws -> (SafeTensors, Dataset) {
         var rng = SplitMix64(seed: 9)
         let data = Dataset(images: (0..<16 * 784).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
@@ -133,11 +134,18 @@ final class ReaderMutationTests: XCTestCase {
             .conv2D(2, kernelSize: 3, activation: .relu), .maxPooling2D(), .batchNormalization(), .flatten,
             .dense(10, activation: .softmax),
         ])
-        let configuration = TrainingConfiguration(epochs: 2, batchSize: 8, optimizer: OptimizerSpec(.adam),
+        let configuration = TrainingConfiguration(epochs: 3, batchSize: 4, optimizer: OptimizerSpec(.adam),
                                                   loss: .sparseCategoricalCrossentropy,
                                                   earlyStopping: EarlyStoppingSpec(patience: 3))
         let trainer = Trainer(model: try definition.makeModel(), configuration: configuration)
-        try trainer.fit(training: data, validation: nil)
+        var steps = 0
+        trainer.stopRequested = {
+            steps += 1
+            return steps == 6
+        }
+        XCTAssertFalse(try trainer.fit(training: data, validation: nil), "stopped mid-epoch")
+        XCTAssertEqual(trainer.progress.epoch, 1)
+        XCTAssertEqual(trainer.progress.stepInEpoch, 2)
         let metadata = ["name": "tiny", "format": CheckpointFile.formatName, "format_version": CheckpointFile.formatVersion]
         return (try trainer.snapshot(definition: definition, metadata: metadata), data)
     }

@@ -57,6 +57,21 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// An update that overflows leaves a finite loss for its step but infinite weights: they must never reach a
+    /// checkpoint, so the last checkpoint stays the last good state.
+    func testWeightsThatOverflowAreNeverCheckpointed() throws {
+        let subject = try trainer(size: 1, scale: false, warmup: 0)
+        var saved = 0
+        subject.checkpoint = { _ in saved += 1 }
+        try subject.saveCheckpoint(.steps)
+        XCTAssertEqual(saved, 1)
+        subject.model.store.values[17] = .infinity
+        XCTAssertThrowsError(try subject.saveCheckpoint(.epochEnd)) { error in
+            XCTAssertTrue("\(error)".contains("the weights became non-finite"), "\(error)")
+        }
+        XCTAssertEqual(saved, 1, "infinite weights reached a checkpoint")
+    }
+
     func testEarlyStoppingFollowsKerasRules() throws {
         // Keras' EarlyStopping(patience=2, min_delta=0.01, restore_best_weights=True) on this val_loss sequence
         // (Keras 3.15 fed the same values stops after epoch 6 and restores epoch 4):

@@ -1,3 +1,5 @@
+import InputChecks
+
 /// 2-D convolution over NHWC input by im2col + SGEMM: y = activation(conv(x, kernel) + bias).
 /// x is (N, H, W, C), kernel is [kh, kw, C, filters] (Keras layout), bias [filters], y (N, OH, OW, filters).
 public struct Conv2D: Layer {
@@ -44,6 +46,11 @@ public struct Conv2D: Layer {
             throw ModelDefinitionError(
                 "Conv2D: a \(kernelSize.0)x\(kernelSize.1) kernel does not fit a \(inputShape[0])x\(inputShape[1]) "
                     + "input with '\(padding.rawValue)' padding; use padding 'same' or a smaller kernel")
+        }
+        guard checkedProduct([g.outputHeight, g.outputWidth, kernelSize.0, kernelSize.1, inputShape[2]],
+                             limit: InputLimits.convolutionColumnsPerSample) != nil else {
+            throw ModelDefinitionError("Conv2D: a \(kernelSize.0)x\(kernelSize.1) kernel over \(inputShape) needs more than "
+                                           + "\(InputLimits.convolutionColumnsPerSample) im2col values per sample; use a smaller kernel")
         }
         outputShape = [g.outputHeight, g.outputWidth, filters]
     }
