@@ -23,7 +23,7 @@ func runOnEveryRank(stallTimeout: Double = defaultStallTimeout, _ body: (any Com
 }
 
 /// Seconds a collective may wait for the other ranks. Rank 0 writing a checkpoint holds the others at a barrier
-/// for well under a second with these models; two minutes leaves room for slow shared storage.
+/// while it writes; two minutes leaves room for slow shared storage.
 let defaultStallTimeout: Double = 120
 
 /// This process's rank as its launcher announced it, known before MPI starts (0 without a launcher).
