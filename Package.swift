@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
+        // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
+        .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST"], path: "Tests/Fuzz"),
         // Seeded mutations of valid files through every reader of outside input.
         .testTarget(name: "MutationTests", dependencies: ["MNIST", "Checkpoint", "Training", "Distributed", "Engine", "CZlib"]),
     ]

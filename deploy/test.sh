@@ -11,10 +11,8 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh --test
 swift build -c release
 
-shared=../shared/data/mnist
-if [ -z "${MNIST_DIR:-}" ] && [ -d "$shared" ]; then MNIST_DIR=$(cd "$shared" && pwd); fi
-export MNIST_DIR=${MNIST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-train/mnist}
-.build/release/mnist-train download --data "$MNIST_DIR"
+MNIST_DIR=$(deploy/mnist-dir.sh)
+export MNIST_DIR
 
 swift test "$@"
 (($#)) || deploy/check-deploy.sh

@@ -19,9 +19,11 @@ public struct Dataset: Sendable {
     }
 
     /// Loads and validates one images/labels pair of IDX files.
-    public init(imagesPath: String, labelsPath: String, classes: Int = MNISTFiles.classes) throws {
-        let images = try IDXFile(contentsOf: imagesPath, magic: IDXFile.imagesMagic)
-        let labels = try IDXFile(contentsOf: labelsPath, magic: IDXFile.labelsMagic)
+    /// `hint` ends a bad file's error with what to do.
+    public init(imagesPath: String, labelsPath: String, classes: Int = MNISTFiles.classes,
+                hint: String = IDXFile.dataFileHint) throws {
+        let images = try IDXFile(contentsOf: imagesPath, magic: IDXFile.imagesMagic, hint: hint)
+        let labels = try IDXFile(contentsOf: labelsPath, magic: IDXFile.labelsMagic, hint: hint)
         guard images.dimensions.count == 3, images.dimensions[1] > 0, images.dimensions[2] > 0 else {
             throw DataError("\(imagesPath): expected images of shape N x rows x columns, got \(images.dimensions)")
         }
@@ -111,12 +113,19 @@ public struct MNISTFiles: Sendable {
 
     public func loadTraining() throws -> Dataset {
         try checkDirectory()
-        return try Dataset(imagesPath: path(MNISTFiles.names.trainImages), labelsPath: path(MNISTFiles.names.trainLabels))
+        return try Dataset(imagesPath: path(MNISTFiles.names.trainImages), labelsPath: path(MNISTFiles.names.trainLabels),
+                           hint: hint)
     }
 
     public func loadTest() throws -> Dataset {
         try checkDirectory()
-        return try Dataset(imagesPath: path(MNISTFiles.names.testImages), labelsPath: path(MNISTFiles.names.testLabels))
+        return try Dataset(imagesPath: path(MNISTFiles.names.testImages), labelsPath: path(MNISTFiles.names.testLabels),
+                           hint: hint)
+    }
+
+    /// What to do about a bad file here: download into this very directory.
+    var hint: String {
+        "download it again (mnist-train download --data \(directory)) or point --data at a directory with valid files"
     }
 
     private func checkDirectory() throws {

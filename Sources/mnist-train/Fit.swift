@@ -54,7 +54,9 @@ struct Fit: ParsableCommand {
                                + "SIGINT, SIGTERM or SIGUSR1.", valueName: "dir"))
     var checkpointDir: String?
     @Option(help: ArgumentHelp("Also checkpoint every N steps.", valueName: "n")) var checkpointEverySteps = 0
-    @Option(help: "Checkpoints to keep (besides the best with --save-best).") var keepCheckpoints = 3
+    @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints to keep (besides the best with --save-best; default 3).")
+    var keepCheckpointsFlag: Int?
+    var keepCheckpoints: Int { keepCheckpointsFlag ?? 3 }
     @Flag(help: "Keep the checkpoint with the best val_loss (loss without validation) as well.") var saveBest = false
     @Flag(help: "Delete the checkpoints of an earlier run in --checkpoint-dir and start a new run there.")
     var overwriteCheckpoints = false
@@ -102,7 +104,11 @@ struct Fit: ParsableCommand {
         if let trainSamples, trainSamples < 1 { throw ValidationError("--train-samples must be at least 1") }
         if let logEvery, logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
         if checkpointEverySteps < 0 { throw ValidationError("--checkpoint-every-steps must be 0 or more") }
-        if keepCheckpoints < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if let keepCheckpointsFlag, keepCheckpointsFlag < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if checkpointDir == nil, let flag = [(saveBest, "--save-best"), (checkpointEverySteps > 0, "--checkpoint-every-steps"),
+                                             (keepCheckpointsFlag != nil, "--keep-checkpoints")].first(where: \.0)?.1 {
+            throw ValidationError("\(flag) goes with --checkpoint-dir DIR; add it, or leave out \(flag)")
+        }
         if !(stallTimeout >= 0) { throw ValidationError("--stall-timeout must be 0 or more seconds") }
         if !(1...19).contains(compressionLevel) { throw ValidationError("--compression-level must be in 1-19") }
         if initFrom != nil && resume != nil {
@@ -168,7 +174,13 @@ struct Fit: ParsableCommand {
             guard let count = Int(text), count >= 1 else { throw CheckpointError("\(resumed!.path) is damaged: train_samples \(shown(text))") }
             return count
         }
-        if let samples { trainingSet = trainingSet.subset(0..<min(samples, trainingSet.count)) }
+        if let samples {
+            guard samples <= trainingSet.count else {
+                throw CommandError("--train-samples \(samples) is more than the \(trainingSet.count) training samples in "
+                                       + "\(files.directory)")
+            }
+            trainingSet = trainingSet.subset(0..<samples)
+        }
         var definition = try modelChoice.definition()
         var name = modelChoice.name
         var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
@@ -223,7 +235,10 @@ struct Fit: ParsableCommand {
                                    + "use files from one set")
         }
         let outputPath = output ?? "\(name).safetensors.zst"
-        if communicator.isRoot { try WritablePath.checkFile(outputPath, what: "--output \(outputPath)") }
+        if communicator.isRoot {
+            try WritablePath.checkFile(outputPath, what: "--output \(outputPath)")
+            if let log { try WritablePath.checkFile(log, what: "--log \(log)") }
+        }
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
         var savedWorldSize = communicator.size
         if let resumed { savedWorldSize = try trainer.restore(from: resumed.contents, path: resumed.path) }
@@ -299,8 +314,10 @@ struct Fit: ParsableCommand {
             try CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints).removeRun()
         }
         guard try trainer.fit(training: training, validation: validation) else {
-            console?.note("Stopped by a signal at epoch \(trainer.progress.epoch + 1), step \(trainer.progress.stepInEpoch); "
-                          + "continue with: \(continuingCommand(ranks: communicator.size))")
+            let stopLine = "Stopped by a signal at epoch \(trainer.progress.epoch + 1), step \(trainer.progress.stepInEpoch); "
+                + "continue with: \(continuingCommand(ranks: communicator.size))"
+            // Even under --quiet: without it a stopped run cannot be told from a finished one.
+            if let console { console.note(stopLine) } else if communicator.isRoot { print(stopLine) }
             logFile?.record("stopped", ["global_step": trainer.progress.globalStep])
             communicator.barrier()
             return

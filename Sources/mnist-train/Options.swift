@@ -96,6 +96,10 @@ func jsonSyntaxProblem(_ data: Data) -> String? {
         return nil
     } catch {
         let text = (error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"
+        if text.lowercased().contains("end of file") || data.isEmpty {
+            let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+            return "it ends early, at line \(lines.count), column \((lines.last?.count ?? 0) + 1): check the file is complete"
+        }
         guard let match = text.firstMatch(of: /(.*) around character (\d+)\.?/), let offset = Int(match.2) else { return text }
         let before = data.prefix(offset)
         let line = before.filter { $0 == 0x0A }.count + 1

@@ -44,7 +44,8 @@ struct Predict: ParsableCommand {
             names = chosen.map { "test sample \($0) (label \(test.labels[$0]))" }
         }
         guard samples.sampleShape == model.inputShape else {
-            throw CommandError("the model takes \(model.inputShape) inputs, the images are \(samples.sampleShape)")
+            throw CommandError("\(image.map { "--image \($0)" } ?? "the test set"): the model \(file) takes \(model.inputShape) "
+                                   + "inputs, the images are \(samples.sampleShape)")
         }
         // In batches, as evaluation runs: an IDX file of many images must not become one huge batch.
         var rows: [[Float]] = []

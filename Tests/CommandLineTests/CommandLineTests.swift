@@ -179,6 +179,7 @@ final class CommandLineTests: BinaryTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: path("broken.json"), contents: Data("{not json".utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("unknown-type.json"), contents: Data(
             #"{"layers": [{"type": "Dense2", "units": 3}]}"#.utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("cut.json"), contents: Data(#"{"layers": ["#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("foreign-key.json"), contents: Data(
             #"{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "rate": 0.5}]}"#.utf8)))
         XCTAssertTrue(FileManager.default.createFile(atPath: path("fractional.json"), contents: Data(
@@ -221,6 +222,10 @@ final class CommandLineTests: BinaryTestCase {
             (["summary", "--model-file", path("unknown-type.json")], #"layers[0]: unknown type "Dense2"; use one of Conv2D, "#),
             (["summary", "--model-file", path("unknown-activation.json")], #"unknown activation "gelu"; use one of linear, relu"#),
             (["fit", "--lr", "-1"], "--lr must be a positive finite number, got -1"),
+            (["fit", "--save-best"], "--save-best goes with --checkpoint-dir DIR"),
+            (["fit", "--model", "mlp", "--train-samples", "70000", "--data", dataDirectory], "--train-samples 70000 is more than the 60000"),
+            (["fit", "--model", "mlp", "--log", dataDirectory, "--data", dataDirectory], "--log \(dataDirectory): is a directory"),
+            (["summary", "--model-file", path("cut.json")], "it ends early, at line 1, column 13"),
             (["summary", "--model-file", path("foreign-key.json")], #"layers[1]: Dense does not take "rate""#),
             (["summary", "--model-file", path("fractional.json")], "layers[1].units must be an integer"),
             (["fit", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),

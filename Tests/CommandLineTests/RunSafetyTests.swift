@@ -19,7 +19,7 @@ final class RunSafetyTests: BinaryTestCase {
             (["--output", "/proc/model.safetensors.zst"], "cannot write in /proc"),
             (["--checkpoint-dir", path("a-file")], "--checkpoint-dir \(path("a-file")): is a file, not a directory"),
             (["--checkpoint-dir", "/proc/checkpoints"], "--checkpoint-dir /proc/checkpoints: cannot create"),
-            (["--log", path("missing/log.jsonl")], "cannot open the log file"),
+            (["--log", path("missing/log.jsonl")], "--log \(path("missing/log.jsonl")): the directory \(path("missing")) does not exist"),
         ]
         for (flags, fragment) in cases {
             let result = try run(quick + flags, timeout: 60)
