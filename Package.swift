@@ -2,17 +2,18 @@
 // Read top to bottom, this file is the architecture: system shims, the engine, the command line, the tests.
 import PackageDescription
 
-/// Release builds: AVX2 + FMA. Without `-march`, `addingProduct` becomes a call to `fmaf` and nothing uses ymm
-/// registers. Every module keeps Swift's runtime checks (bounds, overflow, preconditions): they read untrusted
-/// files and flags.
-let release: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
-]
+/// Release builds on x86-64: AVX2 + FMA. Without `-march`, `addingProduct` becomes a call to `fmaf` and nothing
+/// uses ymm registers. Other architectures (aarch64, Apple silicon) build with the compiler's defaults.
+#if arch(x86_64)
+let isaFlags = ["-Xcc", "-march=x86-64-v3"]
+#else
+let isaFlags: [String] = []
+#endif
+/// Every module keeps Swift's runtime checks (bounds, overflow, preconditions): they read untrusted files and flags.
+let release: [SwiftSetting] = [.unsafeFlags(isaFlags, .when(configuration: .release))]
 /// The kernels alone drop the checks: they work on pointers whose sizes the layers have already checked, and
 /// their index arithmetic sits in the innermost loops.
-let uncheckedKernels: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
-]
+let uncheckedKernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"] + isaFlags, .when(configuration: .release))]
 
 let package = Package(
     name: "mnist-train",
