@@ -34,8 +34,10 @@ let package = Package(
         // MARK: Input checks: caps, overflow-checked sizes, regular files only, for every reader of outside files
         .target(name: "InputChecks", swiftSettings: release),
 
-        // MARK: Kernels: GEMM, convolution, pooling, activations on raw pointers
-        .target(name: "Kernels", swiftSettings: uncheckedKernels),
+        // MARK: Kernels: GEMM, convolution, pooling, activations on raw pointers; C micro-kernels for ISAs
+        // chosen at run time (each function compiled for its own ISA)
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CKernels"], swiftSettings: uncheckedKernels),
 
         // MARK: Engine: tensors, layers, losses, optimizers, Sequential. No MPI, no files.
         .target(name: "Engine", dependencies: ["Kernels", "InputChecks"], swiftSettings: release),

@@ -1,3 +1,4 @@
+import CKernels
 // SGEMM, row-major: C[m×n] = op(A)[m×k] · op(B)[k×n]  (+ C when `accumulate`).
 // op(A) is A [m, k] or, with transposeA, Aᵀ where A is [k, m]; likewise op(B) is B [k, n] or Bᵀ with B [n, k].
 // Training needs three forms: A·B (forward), A·Bᵀ (input gradients), Aᵀ·B (weight gradients).
@@ -48,6 +49,7 @@ public func sgemm(
         if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
+    let isa = KernelISA.active
     let packedB = UnsafeMutableRawPointer.allocate(byteCount: KC * NC * 4, alignment: 64)
         .bindMemory(to: Float.self, capacity: KC * NC)
     defer { packedB.deallocate() }
@@ -66,6 +68,16 @@ public func sgemm(
             for ic in stride(from: 0, to: m, by: MC) {
                 let mc = min(MC, m - ic)
                 for jr in stride(from: 0, to: nc, by: NR) {
+                    if isa == .avx512 {
+                        // Twelve rows a tile: twelve 512-bit accumulators keep both FMA pipes busy.
+                        for ir in stride(from: 0, to: mc, by: 12) {
+                            ckernels_micro_12x16_avx512(
+                                kc, a + (ic + ir) * aRowStride + pc * aDepthStride, aRowStride, aDepthStride,
+                                packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, Int32(min(12, mc - ir)),
+                                Int32(min(NR, nc - jr)), accumulateBlock)
+                        }
+                        continue
+                    }
                     for ir in stride(from: 0, to: mc, by: MR) {
                         microKernel6x16(
                             kc: kc, a: a + (ic + ir) * aRowStride + pc * aDepthStride, aRowStride: aRowStride,

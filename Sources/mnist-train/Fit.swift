@@ -390,6 +390,7 @@ struct Fit: ParsableCommand {
         if c.warmupEpochs > 0 { parts.append("lr warmed up from 1/\(ranks) over \(c.warmupEpochs) epochs") }
         parts.append(c.epochs == 1 ? "1 epoch" : "\(c.epochs) epochs")
         parts.append("seed \(c.seed)")
+        parts.append("\(KernelISA.active.rawValue) kernels")
         if let early = c.earlyStoppingText { parts.append(early) }
         if c.checkSyncEverySteps > 0 { parts.append("parameters compared across ranks every \(c.checkSyncEverySteps) steps") }
         if let checkpointDir {

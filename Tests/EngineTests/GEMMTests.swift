@@ -17,13 +17,26 @@ final class GEMMTests: XCTestCase {
         let a = randomScalars((transposeA ? k : m) * lda, seed: 1)
         let b = randomScalars((transposeB ? n : k) * ldb, seed: 2)
         let c0 = randomScalars(m * ldc, seed: 3)
-        var fast = c0, reference = c0
+        var reference = c0
         var bound = [Float](repeating: 0, count: m * ldc)
         let absA = a.map(abs), absB = b.map(abs)
-        fast.withUnsafeMutableBufferPointer {
-            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                  c: $0.baseAddress!, ldc: ldc, accumulate: accumulate)
+        // Every ISA this CPU runs, each against the reference; they must also agree bit for bit, since every
+        // micro-kernel adds the same products in the same order.
+        let results = KernelISA.available.map { isa in
+            var fast = c0
+            let previous = KernelISA.active
+            KernelISA.active = isa
+            fast.withUnsafeMutableBufferPointer {
+                sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                      c: $0.baseAddress!, ldc: ldc, accumulate: accumulate)
+            }
+            KernelISA.active = previous
+            return (isa, fast)
         }
+        for (isa, fast) in results.dropFirst() where fast != results[0].1 {
+            XCTFail("sgemm m \(m), n \(n), k \(k): \(isa) differs from \(results[0].0)", file: file, line: line)
+        }
+        let fast = results[0].1
         reference.withUnsafeMutableBufferPointer {
             sgemmReference(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b,
                            ldb: ldb, c: $0.baseAddress!, ldc: ldc, accumulate: accumulate)
@@ -76,6 +89,14 @@ final class GEMMTests: XCTestCase {
         check(transposeA: false, transposeB: false, m: 250, n: 40, k: 520, accumulate: false, padding: 2)
         check(transposeA: true, transposeB: false, m: 130, n: 19, k: 1153, accumulate: false, padding: 3)
         check(transposeA: false, transposeB: true, m: 121, n: 33, k: 64, accumulate: true, padding: 5)
+    }
+
+    /// Names the ISAs this CPU lacks, whose paths the other tests could not run here.
+    func testEveryKernelISAIsRunWhereTheCPUHasIt() throws {
+        let missing = KernelISA.allCases.filter { !KernelISA.available.contains($0) }
+        if !missing.isEmpty {
+            throw XCTSkip("this CPU lacks \(missing.map(\.rawValue).joined(separator: ", ")): those kernels were not run")
+        }
     }
 
     func testColumnBlocksPastTheFirst() {

@@ -134,7 +134,8 @@ struct ModelBenchReport: Encodable {
     func printTables() {
         print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s"), random data, "
               + "mean of \(steps) steps per rank, averaged over ranks")
-        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s\n")
+        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s; GEMM kernels: "
+              + "\(KernelISA.active.rawValue)\n")
         let rows = layers.map { layer in
             [layer.name, layer.outputShape.map(String.init).joined(separator: "x"),
              format(layer.forwardMilliseconds, 3), format(layer.backwardMilliseconds, 3),
