@@ -86,6 +86,10 @@ struct ModelBench: ParsableCommand {
                              gigaflops: flops > 0 ? flops / (forward + backward) / 1e9 : nil)
             },
             samplesPerSecond: Double(globalBatch * steps) / slowest[0],
+            trainingGigaflops: network.layerNames.indices.reduce(0) { $0 + gemmFlops(of: network, layer: $1, rows: 1) }
+                * Double(globalBatch * steps) / slowest[0] / 1e9,
+            machineLimitGigaflops: Double(communicator.size) * peak,
+            isa: KernelISA.active.rawValue,
             stepMilliseconds: 1000 * perRank[0] / Double(steps),
             allreduceMilliseconds: 1000 * perRank[1] / Double(steps),
             allreduceFraction: perRank[1] / perRank[0])
@@ -127,6 +131,11 @@ struct ModelBenchReport: Encodable {
     let fmaPeakGigaflops: Double
     let layers: [Layer]
     let samplesPerSecond: Double
+    /// The GEMM work of the training steps (all ranks) over their time.
+    let trainingGigaflops: Double
+    /// Ranks x one core's FMA peak: the most the job's cores could do, one rank a core.
+    let machineLimitGigaflops: Double
+    let isa: String
     let stepMilliseconds: Double
     let allreduceMilliseconds: Double
     let allreduceFraction: Double
@@ -134,8 +143,7 @@ struct ModelBenchReport: Encodable {
     func printTables() {
         print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s"), random data, "
               + "mean of \(steps) steps per rank, averaged over ranks")
-        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s; GEMM kernels: "
-              + "\(KernelISA.active.rawValue)\n")
+        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s; GEMM kernels: \(isa)\n")
         let rows = layers.map { layer in
             [layer.name, layer.outputShape.map(String.init).joined(separator: "x"),
              format(layer.forwardMilliseconds, 3), format(layer.backwardMilliseconds, 3),
@@ -146,8 +154,10 @@ struct ModelBenchReport: Encodable {
                    rows: rows + [["total", "", format(forward, 3), format(backward, 3), "", ""]])
         print("\nTraining steps (forward, loss, backward, allreduce, update); samples/s over the slowest rank's time, "
               + "milliseconds per step as the mean over ranks:")
-        printTable(header: ["samples/s", "step ms", "allreduce ms", "allreduce share"],
+        printTable(header: ["samples/s", "step ms", "allreduce ms", "allreduce share", "GEMM GFLOP/s", "% of limit"],
                    rows: [[format(samplesPerSecond, 0), format(stepMilliseconds, 3), format(allreduceMilliseconds, 3),
-                           format(100 * allreduceFraction, 1) + "%"]])
+                           format(100 * allreduceFraction, 1) + "%", format(trainingGigaflops, 1),
+                           format(100 * trainingGigaflops / machineLimitGigaflops, 0) + "%"]])
+        print("(% of limit: of \(ranks) rank\(ranks == 1 ? "" : "s") x the one-core FMA peak)")
     }
 }
