@@ -33,7 +33,8 @@ public struct CheckpointDirectory: Sendable {
 
     /// The newest checkpoint that reads back whole and holds a model that builds, with finite weights: `latest`
     /// if it does, else the newest other one, with a warning for each one passed over. Throws when there is none.
-    public func newestValid() throws -> (path: String, contents: SafeTensors, warnings: [String]) {
+    /// `bytes` are the file as stored, the very bytes `contents` were decoded from.
+    public func newestValid() throws -> (path: String, contents: SafeTensors, bytes: [UInt8], warnings: [String]) {
         var warnings: [String] = []
         var candidates = checkpointFiles().reversed().map { (path as NSString).appendingPathComponent($0) }
         if let latest = target(of: "latest") {
@@ -42,9 +43,10 @@ public struct CheckpointDirectory: Sendable {
         }
         for candidate in candidates {
             do {
-                let contents = try CheckpointFile.read(candidate)
+                let bytes = try CheckpointFile.raw(candidate)
+                let contents = try CheckpointFile.decode(bytes, path: candidate)
                 _ = try ModelFile.model(in: contents, path: candidate)
-                return (candidate, contents, warnings)
+                return (candidate, contents, bytes, warnings)
             } catch {
                 warnings.append("warning: skipping a damaged checkpoint (\(error)); trying an older one")
             }

@@ -451,11 +451,6 @@ struct Fit: ParsableCommand {
         return lock
     }
 
-    func isDirectory(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-    }
-
     func sameDirectory(_ a: String, _ b: String) -> Bool {
         var first = stat(), second = stat()
         return stat(a.isEmpty ? "." : a, &first) == 0 && stat(b, &second) == 0
@@ -469,20 +464,19 @@ struct Fit: ParsableCommand {
         var bytes: [UInt8] = []
         if communicator.isRoot {
             let target = argument == Self.newestInCheckpointDirectory ? checkpointDir! : argument
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else {
+            guard FileManager.default.fileExists(atPath: target) else {
                 throw CheckpointError("--resume \(target): no such file or directory")
             }
-            var path = target
-            var warnings: [String] = []
-            if isDirectory.boolValue {
+            // Every rank takes the contents of these same bytes, rank 0 included: a file that changes after it was
+            // chosen cannot give the ranks different states.
+            if isDirectory(target) {
                 let newest = try CheckpointDirectory(path: target, keep: keepCheckpoints).newestValid()
-                (path, warnings) = (newest.path, newest.warnings)
+                bytes = newest.bytes
+                found = ResumedCheckpoint(path: newest.path, contents: newest.contents, warnings: newest.warnings)
+            } else {
+                bytes = try CheckpointFile.raw(target)
+                found = ResumedCheckpoint(path: target, contents: try CheckpointFile.decode(bytes, path: target), warnings: [])
             }
-            // Every rank decodes these same bytes, rank 0 included: a file that changes after it was chosen cannot
-            // give the ranks different states.
-            bytes = try CheckpointFile.raw(path)
-            found = ResumedCheckpoint(path: path, contents: try CheckpointFile.decode(bytes, path: path), warnings: warnings)
         }
         guard communicator.size > 1 else { return found! }
         // Same collectives in the same order on every rank: sizes, then the file, then its path.

@@ -137,15 +137,17 @@ struct CommandError: Error, CustomStringConvertible {
 /// The file a model argument names: itself, or for a checkpoint directory its newest readable checkpoint, as
 /// `fit --resume DIR` takes it.
 func modelFilePath(_ argument: String) throws -> String {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
-        return argument
-    }
-    let newest: (path: String, contents: SafeTensors, warnings: [String])
+    guard isDirectory(argument) else { return argument }
+    let newest: (path: String, contents: SafeTensors, bytes: [UInt8], warnings: [String])
     do { newest = try CheckpointDirectory(path: argument, keep: 1).newestValid() } catch {
         throw CommandError("\(argument) is a directory without a readable checkpoint; give a saved model (.safetensors.zst), "
                                + "a checkpoint, or a checkpoint directory")
     }
     newest.warnings.forEach { writeStandardError($0 + "\n") }
     return newest.path
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
 }
