@@ -1,6 +1,8 @@
-// Convolution over NHWC batches by im2col + SGEMM, with the direct seven-loop convolution kept beside it as the
-// reference. Kernels use the Keras layout [kh, kw, in, out], which read as a [kh*kw*in, out] matrix is exactly
-// the right operand for an im2col matrix whose columns run (kh, kw, in).
+// Convolution over NHWC batches as GEMM, with the direct seven-loop convolution kept beside it as the reference.
+// Kernels use the Keras layout [kh, kw, in, out], which read as a [kh*kw*in, out] matrix is exactly the right
+// operand for an im2col matrix whose columns run (kh, kw, in). The forward pass never builds that matrix: its
+// rows are windows of the image, and the micro-kernels read each window's kh runs in place (`convolve`). The
+// backward pass builds it with im2col, a slice of samples at a time, for the weight and input gradients.
 
 /// Keras/TensorFlow padding modes.
 public enum Padding: String, Codable, Sendable, CaseIterable {
@@ -88,6 +90,67 @@ public func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into col:
             }
         }
     }
+}
+
+/// output[n, oh, ow, o] = Σ_{kh, kw, i} input[n, ih, iw, i] · kernel[kh, kw, i, o]: im2col(input) · kernel
+/// without the im2col matrix. Row (n, oh, ow) of that matrix is kh runs of kw·C consecutive input values, so the
+/// micro-kernel reads it from the image, one pointer a row and one segment a kernel row. Padding that the
+/// windows hang over goes into a zero-bordered copy of the input first.
+/// input (N, H, W, C), kernel (KH, KW, C, O), output (N, OH, OW, O).
+public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel: UnsafePointer<Float>, filters: Int,
+                     into output: UnsafeMutablePointer<Float>) {
+    guard g.outputPixels > 0, filters > 0 else { return }
+    // The rows and columns the windows cover, from the first window's corner.
+    let height = (g.outputHeight - 1) * g.strideHeight + g.windowHeight
+    let width = (g.outputWidth - 1) * g.strideWidth + g.windowWidth
+    let inPlace = g.padTop == 0 && g.padLeft == 0 && height <= g.inputHeight && width <= g.inputWidth
+    let image = inPlace ? nil : paddedCopy(of: input, g, height: height, width: width)
+    defer { image?.deallocate() }
+    let source = image.map { UnsafePointer($0) } ?? input
+    let c = g.channels, rowWidth = inPlace ? g.inputWidth : width
+    let imageSize = inPlace ? g.inputSize : height * width * c
+    let pixelsPerImage = g.outputHeight * g.outputWidth
+    // Kernel rows per depth block: as many whole rows as fit KC depths, so a B panel stays in L1.
+    let run = g.windowWidth * c
+    let rowsPerBlock = max(1, min(g.windowHeight, KC / run))
+    let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
+    defer { packed.deallocate() }
+    withRowTable { rows in
+        for firstRow in stride(from: 0, to: g.windowHeight, by: rowsPerBlock) {
+            let kernelRows = min(rowsPerBlock, g.windowHeight - firstRow)
+            packPanels(of: kernel, transposed: false, ld: filters, columns: 0, columnCount: filters,
+                       depths: firstRow * run, depthCount: kernelRows * run, into: packed.values)
+            for ic in stride(from: 0, to: g.outputPixels, by: MC) {
+                let mc = min(MC, g.outputPixels - ic)
+                for i in 0..<mc {
+                    let (n, pixel) = (ic + i).quotientAndRemainder(dividingBy: pixelsPerImage)
+                    let (oh, ow) = pixel.quotientAndRemainder(dividingBy: g.outputWidth)
+                    rows[i] = source + n * imageSize
+                        + ((oh * g.strideHeight + firstRow) * rowWidth + ow * g.strideWidth) * c
+                }
+                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segments: kernelRows, segmentLength: run,
+                                 segmentStride: rowWidth * c, panels: packed.values, columns: filters,
+                                 c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
+            }
+        }
+    }
+}
+
+/// The input with the padding its windows hang over made real: zeros around, rows and columns the windows never
+/// reach left out. `height` × `width` pixels, the input's pixel (ih, iw) at (ih + padTop, iw + padLeft).
+private func paddedCopy(of input: UnsafePointer<Float>, _ g: WindowGeometry, height: Int,
+                        width: Int) -> UnsafeMutablePointer<Float> {
+    let c = g.channels, count = g.batch * height * width * c
+    let image = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    image.initialize(repeating: 0, count: count)
+    let copiedRows = min(g.inputHeight, height - g.padTop), copiedColumns = min(g.inputWidth, width - g.padLeft)
+    for n in 0..<g.batch {
+        for ih in 0..<copiedRows {
+            copy(input + ((n * g.inputHeight + ih) * g.inputWidth) * c,
+                 to: image + ((n * height + ih + g.padTop) * width + g.padLeft) * c, count: copiedColumns * c)
+        }
+    }
+    return image
 }
 
 /// The adjoint of im2col: adds each column entry back onto the input pixel it was copied from.

@@ -4,8 +4,9 @@ import CKernels
 // Training needs three forms: A·B (forward), A·Bᵀ (input gradients), Aᵀ·B (weight gradients).
 //
 // `sgemm` follows the Goto/BLIS scheme for B: op(B) is packed into column panels NR wide, contiguous along k,
-// and one 6×16 tile of C lives in twelve SIMD8 registers for the whole k loop. A is not packed: the micro-kernel
-// broadcasts its six values per depth straight from A, six pointers walking k (unit stride for A, lda for Aᵀ).
+// and one tile of C (6×16, or 12×16 with AVX-512) lives in twelve registers for the whole k loop. A is not
+// packed: the micro-kernel broadcasts its values per depth straight from A, one pointer a row walking k (unit
+// stride for A, lda for Aᵀ); a convolution hands it pointers into the image instead (`convolve`).
 // Packing A would cost a pass over it that, with these layers' narrow C (10 to 64 columns at most shapes), only
 // a few B panels would share; reading A in place measured faster on those shapes and no slower on wide ones
 // (`mnist-train bench gemm`; figures in deploy/benchmarks/README.md). Block sizes keep one B micro-panel
@@ -14,9 +15,8 @@ import CKernels
 // `sgemmReference` is the plain triple loop, kept as the definition and as the oracle for the tests.
 
 private let MR = 6
-private let NR = 16
-private let KC = 384
-private let MC = 120
+let NR = 16
+let KC = 384
 private let NC = 1024
 
 /// Reference SGEMM: a triple loop, accumulating in Double.
@@ -49,42 +49,77 @@ public func sgemm(
         if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
-    let isa = KernelISA.active
-    let packedB = UnsafeMutableRawPointer.allocate(byteCount: KC * NC * 4, alignment: 64)
-        .bindMemory(to: Float.self, capacity: KC * NC)
+    let kBlock = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC)
+    let packedB = PackedPanels(depths: kBlock, columns: min(n, NC))
     defer { packedB.deallocate() }
     // Element (row i, depth p) of op(A) sits at i·aRowStride + p·aDepthStride.
     let aRowStride = transposeA ? 1 : lda, aDepthStride = transposeA ? lda : 1
-
-    for jc in stride(from: 0, to: n, by: NC) {
-        let nc = min(NC, n - jc)
-        let kBlock = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC)
-        for pc in stride(from: 0, to: k, by: kBlock) {
-            let kc = min(kBlock, k - pc)
-            packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc, columnCount: nc, depths: pc,
-                       depthCount: kc, into: packedB)
-            // Only the first k block may overwrite C; later blocks add their share.
-            let accumulateBlock = accumulate || pc > 0
-            for ic in stride(from: 0, to: m, by: MC) {
-                let mc = min(MC, m - ic)
-                for jr in stride(from: 0, to: nc, by: NR) {
-                    if isa == .avx512 {
-                        // Twelve rows a tile: twelve 512-bit accumulators keep both FMA pipes busy.
-                        for ir in stride(from: 0, to: mc, by: 12) {
-                            ckernels_micro_12x16_avx512(
-                                kc, a + (ic + ir) * aRowStride + pc * aDepthStride, aRowStride, aDepthStride,
-                                packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, Int32(min(12, mc - ir)),
-                                Int32(min(NR, nc - jr)), accumulateBlock)
-                        }
-                        continue
-                    }
-                    for ir in stride(from: 0, to: mc, by: MR) {
-                        microKernel6x16(
-                            kc: kc, a: a + (ic + ir) * aRowStride + pc * aDepthStride, aRowStride: aRowStride,
-                            aDepthStride: aDepthStride, b: packedB + jr * kc, c: c + (ic + ir) * ldc + jc + jr,
-                            ldc: ldc, rows: min(MR, mc - ir), columns: min(NR, nc - jr), accumulate: accumulateBlock)
-                    }
+    withRowTable { rows in
+        for jc in stride(from: 0, to: n, by: NC) {
+            let nc = min(NC, n - jc)
+            for pc in stride(from: 0, to: k, by: kBlock) {
+                let kc = min(kBlock, k - pc)
+                packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc, columnCount: nc, depths: pc,
+                           depthCount: kc, into: packedB.values)
+                for ic in stride(from: 0, to: m, by: MC) {
+                    let mc = min(MC, m - ic)
+                    for i in 0..<mc { rows[i] = a + (ic + i) * aRowStride + pc * aDepthStride }
+                    // Only the first k block may overwrite C; later blocks add their share.
+                    multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segments: 1,
+                                     segmentLength: kc, segmentStride: 0, panels: packedB.values, columns: nc,
+                                     c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
                 }
+            }
+        }
+    }
+}
+
+/// op(B) packed for the micro-kernels, one block of depths and columns at a time.
+struct PackedPanels {
+    let values: UnsafeMutablePointer<Float>
+
+    init(depths: Int, columns: Int) {
+        let count = depths * ((columns + NR - 1) / NR * NR)
+        values = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+    }
+
+    func deallocate() { values.deallocate() }
+}
+
+/// Lends a table for the start of every row of an MC block of op(A).
+@inline(__always)
+func withRowTable(_ body: (UnsafeMutablePointer<UnsafePointer<Float>>) -> Void) {
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: MC) { body($0.baseAddress!) }
+}
+
+/// Rows of op(A) per block: one block's rows stay in L2 while every B panel of the depth block passes over them.
+let MC = 120
+
+/// C[rowCount × columns] (+)= A · B for one block of rows, A's row i read in place from rows[i] (see
+/// ckernels.h for the segments), B packed in panels NR wide, tile by tile with the active ISA's micro-kernel.
+@inline(__always)
+func multiplyRowBlock(
+    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segments: Int, segmentLength: Int,
+    segmentStride: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+    accumulate: Bool
+) {
+    let isa = KernelISA.active, tileRows = isa.tileRows, depth = segments * segmentLength
+    for jr in stride(from: 0, to: columns, by: NR) {
+        let panel = panels + jr * depth, width = Int32(min(NR, columns - jr))
+        for ir in stride(from: 0, to: rowCount, by: tileRows) {
+            let height = min(tileRows, rowCount - ir), tile = c + ir * ldc + jr
+            switch isa {
+            case .avx512:
+                ckernels_tile_12x16_avx512(rows + ir, Int32(height), depthStride, segments, segmentLength,
+                                           segmentStride, panel, tile, ldc, width, accumulate)
+            case .avx2:
+                ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentLength,
+                                        segmentStride, panel, tile, ldc, width, accumulate)
+            case .portable:
+                portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride, segments: segments,
+                                 segmentLength: segmentLength, segmentStride: segmentStride, b: panel, c: tile,
+                                 ldc: ldc, columns: Int(width), accumulate: accumulate)
             }
         }
     }
@@ -94,7 +129,7 @@ public func sgemm(
 /// wide: panel q holds, for each depth, its NR values contiguously. Edges are padded with zeros so the
 /// micro-kernel always computes whole tiles.
 @inline(__always)
-private func packPanels(
+func packPanels(
     of b: UnsafePointer<Float>, transposed: Bool, ld: Int, columns: Int, columnCount: Int, depths: Int,
     depthCount: Int, into destination: UnsafeMutablePointer<Float>
 ) {
@@ -152,37 +187,43 @@ private func packTransposedTile(columns: UnsafePointer<Float>, ld: Int, into out
     }
 }
 
-/// C[rows×columns] (+)= A[6×kc] · Bpanel[kc×16]; A read in place through its strides, B packed and 64-byte aligned.
+/// The 6×16 tile of `multiplyRowBlock` in Swift SIMD types: the micro-kernel of CPUs without a C kernel.
 @inline(__always)
-private func microKernel6x16(
-    kc: Int, a: UnsafePointer<Float>, aRowStride: Int, aDepthStride: Int, b: UnsafePointer<Float>,
-    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int, accumulate: Bool
+private func portableTile6x16(
+    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segments: Int, segmentLength: Int,
+    segmentStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, columns: Int,
+    accumulate: Bool
 ) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-    let bBytes = UnsafeRawPointer(b)
     // Rows past the edge read the last real row again; their results are never stored.
-    let last = rows - 1
-    var a0 = a, a1 = a + min(1, last) * aRowStride, a2 = a + min(2, last) * aRowStride
-    var a3 = a + min(3, last) * aRowStride, a4 = a + min(4, last) * aRowStride, a5 = a + min(5, last) * aRowStride
-    for p in 0..<kc {
-        let b0 = bBytes.load(fromByteOffset: p * 64, as: V.self)
-        let b1 = bBytes.load(fromByteOffset: p * 64 + 32, as: V.self)
-        var ai = V(repeating: a0.pointee)
-        c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
-        ai = V(repeating: a1.pointee)
-        c10 = c10.addingProduct(ai, b0); c11 = c11.addingProduct(ai, b1)
-        ai = V(repeating: a2.pointee)
-        c20 = c20.addingProduct(ai, b0); c21 = c21.addingProduct(ai, b1)
-        ai = V(repeating: a3.pointee)
-        c30 = c30.addingProduct(ai, b0); c31 = c31.addingProduct(ai, b1)
-        ai = V(repeating: a4.pointee)
-        c40 = c40.addingProduct(ai, b0); c41 = c41.addingProduct(ai, b1)
-        ai = V(repeating: a5.pointee)
-        c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
-        a0 += aDepthStride; a1 += aDepthStride; a2 += aDepthStride
-        a3 += aDepthStride; a4 += aDepthStride; a5 += aDepthStride
+    let last = rowCount - 1
+    let r0 = rows[0], r1 = rows[min(1, last)], r2 = rows[min(2, last)], r3 = rows[min(3, last)]
+    let r4 = rows[min(4, last)], r5 = rows[min(5, last)]
+    var bBytes = UnsafeRawPointer(b)
+    for s in 0..<segments {
+        let start = s * segmentStride
+        var a0 = r0 + start, a1 = r1 + start, a2 = r2 + start, a3 = r3 + start, a4 = r4 + start, a5 = r5 + start
+        for _ in 0..<segmentLength {
+            let b0 = bBytes.load(as: V.self)
+            let b1 = bBytes.load(fromByteOffset: 32, as: V.self)
+            var ai = V(repeating: a0.pointee)
+            c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
+            ai = V(repeating: a1.pointee)
+            c10 = c10.addingProduct(ai, b0); c11 = c11.addingProduct(ai, b1)
+            ai = V(repeating: a2.pointee)
+            c20 = c20.addingProduct(ai, b0); c21 = c21.addingProduct(ai, b1)
+            ai = V(repeating: a3.pointee)
+            c30 = c30.addingProduct(ai, b0); c31 = c31.addingProduct(ai, b1)
+            ai = V(repeating: a4.pointee)
+            c40 = c40.addingProduct(ai, b0); c41 = c41.addingProduct(ai, b1)
+            ai = V(repeating: a5.pointee)
+            c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
+            a0 += depthStride; a1 += depthStride; a2 += depthStride
+            a3 += depthStride; a4 += depthStride; a5 += depthStride
+            bBytes += 64
+        }
     }
 
     @inline(__always)
@@ -197,7 +238,7 @@ private func microKernel6x16(
         p.storeBytes(of: high, toByteOffset: 32, as: V.self)
     }
 
-    if rows == MR && columns == NR {
+    if rowCount == MR && columns == NR {
         store(0, c00, c01, into: c, ld: ldc, add: accumulate)
         store(1, c10, c11, into: c, ld: ldc, add: accumulate)
         store(2, c20, c21, into: c, ld: ldc, add: accumulate)
@@ -215,7 +256,7 @@ private func microKernel6x16(
         store(3, c30, c31, into: t, ld: NR, add: false)
         store(4, c40, c41, into: t, ld: NR, add: false)
         store(5, c50, c51, into: t, ld: NR, add: false)
-        for r in 0..<rows {
+        for r in 0..<rowCount {
             let target = c + r * ldc
             for j in 0..<columns {
                 target[j] = accumulate ? target[j] + t[r * NR + j] : t[r * NR + j]

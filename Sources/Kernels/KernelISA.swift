@@ -1,18 +1,23 @@
 import CKernels
 import Foundation
 
-/// The instruction set the kernels use, chosen once at start: the widest this CPU has, unless
-/// `MNIST_TRAIN_ISA` names another (for tests and comparisons). One binary serves a cluster of mixed CPUs.
+/// The kernels in use, chosen once at start: the widest this CPU has, unless `MNIST_TRAIN_ISA` names another
+/// (for tests and comparisons). One binary serves a cluster of mixed CPUs.
 ///
-/// The Swift kernels are compiled for AVX2 + FMA (Package.swift); wider ISAs have micro-kernels in the C target
-/// CKernels, each function compiled for its own ISA, so that nothing of them runs on a CPU without it.
+/// `avx512` and `avx2` are GEMM micro-kernels in the C target CKernels, each function compiled for its own ISA
+/// with `__attribute__((target))`: Swift has no per-function target, and a whole module built for AVX-512 would
+/// not run on the AVX2 machines of the same cluster. `portable` is the same micro-kernel in Swift SIMD types,
+/// the only one on other architectures (aarch64 NEON, Apple silicon), where the compiler lowers it for the
+/// target. Every kernel adds the same products in the same order, so all three give the same bits.
 public enum KernelISA: String, CaseIterable, Sendable {
-    case avx512, avx2
+    case avx512, avx2, portable
 
     /// What this CPU can run, widest first.
-    public static let available: [KernelISA] = ckernels_cpu_has_avx512f() != 0 ? [.avx512, .avx2] : [.avx2]
+    public static let available: [KernelISA] =
+        (ckernels_cpu_has_avx512f() != 0 ? [.avx512] : []) + (ckernels_cpu_has_avx2_fma() != 0 ? [.avx2] : [])
+        + [.portable]
 
-    /// The ISA in use. Tests set it to run every available path; a name this CPU cannot run falls back.
+    /// The kernels in use. Tests set it to run every available path; a name this CPU cannot run falls back.
     nonisolated(unsafe) public static var active: KernelISA = {
         if let name = ProcessInfo.processInfo.environment["MNIST_TRAIN_ISA"], let forced = KernelISA(rawValue: name),
            available.contains(forced) {
@@ -20,4 +25,7 @@ public enum KernelISA: String, CaseIterable, Sendable {
         }
         return available[0]
     }()
+
+    /// Rows of C one micro-kernel call computes: as many as keep twelve accumulators of the ISA's width.
+    var tileRows: Int { self == .avx512 ? 12 : 6 }
 }

@@ -1,7 +1,8 @@
 import Engine
 import XCTest
 
-/// im2col + SGEMM convolution against the direct seven-loop reference; col2im as the exact adjoint of im2col;
+/// The in-place convolution (under every kernel ISA) and im2col + SGEMM against the direct seven-loop reference;
+/// col2im as the exact adjoint of im2col;
 /// fast max pooling against the reference, for every padding mode, strides and odd sizes.
 final class ConvolutionKernelTests: XCTestCase {
     struct Case { let n, h, w, c, kh, kw, sh, sw: Int; let padding: Padding }
@@ -43,6 +44,44 @@ final class ConvolutionKernelTests: XCTestCase {
             // Sums of at most patchSize (≤ 75) terms in [-1, 1]: 2·75·2⁻²⁴·75 < 1e-3; 1e-4 holds in practice
             // because the terms have mixed signs. See GEMMTests for the per-element bound.
             assertClose(fast, reference, atol: 1e-4, "case \(index)")
+        }
+    }
+
+    /// Cases for the in-place convolution beyond `cases`: one channel as in a first layer, windows wider than
+    /// one depth block (5 x 100 = 500 values a kernel row, so one kernel row a block), three kernel rows of
+    /// 160 values in blocks of two, and more output pixels than one row block (3 x 121 > 120).
+    static let convolveCases: [Case] = [
+        Case(n: 2, h: 12, w: 11, c: 1, kh: 3, kw: 3, sh: 1, sw: 1, padding: .valid),
+        Case(n: 1, h: 6, w: 6, c: 100, kh: 2, kw: 5, sh: 1, sw: 1, padding: .valid),
+        Case(n: 2, h: 5, w: 6, c: 32, kh: 3, kw: 5, sh: 1, sw: 1, padding: .same),
+        Case(n: 3, h: 13, w: 13, c: 4, kh: 3, kw: 3, sh: 1, sw: 1, padding: .valid),
+    ]
+
+    func testInPlaceConvolutionMatchesDirectReferenceOnEveryISA() {
+        for (index, testCase) in (Self.cases + Self.convolveCases).enumerated() {
+            let g = geometry(testCase)
+            for filters in [1, 5, 17, 32] {
+                let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index))
+                let kernel = randomScalars(g.patchSize * filters, seed: 100 + UInt64(index))
+                var reference = [Float](repeating: 0, count: g.outputPixels * filters)
+                reference.withUnsafeMutableBufferPointer {
+                    convolutionReference(input, g, kernel: kernel, bias: nil, filters: filters, into: $0.baseAddress!)
+                }
+                let results = onEveryKernelISA {
+                    // NaN everywhere first: the convolution must write every output.
+                    var output = [Float](repeating: .nan, count: reference.count)
+                    output.withUnsafeMutableBufferPointer {
+                        convolve(input, g, kernel: kernel, filters: filters, into: $0.baseAddress!)
+                    }
+                    return output
+                }
+                for (isa, output) in results {
+                    // Sums of at most 1,000 terms in [-1, 1] with mixed signs; see GEMMTests for the bound.
+                    assertClose(output, reference, atol: 2e-4, "case \(index), \(filters) filters, \(isa)")
+                    XCTAssertTrue(output == results[0].result,
+                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
+                }
+            }
         }
     }
 

@@ -36,3 +36,13 @@ func assertClose(_ actual: [Float], _ expected: [Float], atol: Float, rtol: Floa
 func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? 0
 }
+
+/// Runs `body` once under every kernel ISA this CPU has, widest first, and restores the active one.
+func onEveryKernelISA<T>(_ body: () -> T) -> [(isa: KernelISA, result: T)] {
+    let previous = KernelISA.active
+    defer { KernelISA.active = previous }
+    return KernelISA.available.map { isa in
+        KernelISA.active = isa
+        return (isa, body())
+    }
+}

@@ -2,17 +2,33 @@
 #define CKERNELS_H
 #include <stdbool.h>
 
-// Micro-kernels for instruction sets the Swift kernels are not compiled for. Each function is compiled for its
-// ISA alone (__attribute__((target))), so the rest of the binary runs anywhere; callers ask first whether the
-// CPU has it.
+#pragma clang assume_nonnull begin
+
+// GEMM micro-kernels written with one instruction set's intrinsics. Each function is compiled for its ISA alone
+// (__attribute__((target))), so the rest of the binary runs on any CPU of its architecture; callers ask first
+// whether the CPU has it.
+//
+// Every kernel computes one tile C[row_count x columns] (+)= A[row_count x depth] * Bpanel[depth x 16], adding
+// the products of each element along depth in order, one fused multiply-add at a time, so that every kernel
+// gives the same bits. A is read in place. Row i starts at rows[i] and runs in `segments` pieces of
+// `segment_length` depths: piece s starts at rows[i] + s * segment_stride, its depths depth_stride apart. A GEMM
+// row is one piece; a convolution's window is one piece per kernel row, read straight from the image. B is a
+// packed panel, depth d's 16 values at b[16 d], where d counts the depths of all pieces in order.
 
 /// 1 when this CPU executes AVX-512F instructions.
 int ckernels_cpu_has_avx512f(void);
+/// 1 when this CPU executes AVX2 and FMA instructions.
+int ckernels_cpu_has_avx2_fma(void);
 
-/// C[rows x columns] (+)= A[rows x kc] * Bpanel[kc x 16], rows <= 12, columns <= 16, with twelve 512-bit
-/// accumulators. A is read in place: element (row i, depth p) at a[i * a_row_stride + p * a_depth_stride].
-/// B is a packed panel: depth p's 16 values at b[16 p]. Needs AVX-512F.
-void ckernels_micro_12x16_avx512(long kc, const float *a, long a_row_stride, long a_depth_stride, const float *b,
-                                 float *c, long ldc, int rows, int columns, bool accumulate);
+/// The tile above for row_count <= 12, columns <= 16, with twelve 512-bit accumulators. Needs AVX-512F.
+void ckernels_tile_12x16_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride, long segments,
+                                long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                                int columns, bool accumulate);
 
+/// The tile above for row_count <= 6, columns <= 16, with twelve 256-bit accumulators. Needs AVX2 and FMA.
+void ckernels_tile_6x16_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride, long segments,
+                             long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                             int columns, bool accumulate);
+
+#pragma clang assume_nonnull end
 #endif

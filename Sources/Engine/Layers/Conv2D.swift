@@ -1,6 +1,7 @@
 import InputChecks
 
-/// 2-D convolution over NHWC input by im2col + SGEMM: y = activation(conv(x, kernel) + bias).
+/// 2-D convolution over NHWC input as GEMM: y = activation(conv(x, kernel) + bias). The forward pass reads the
+/// windows in place (`convolve`); the backward pass multiplies im2col columns, a slice of samples at a time.
 /// x is (N, H, W, C), kernel is [kh, kw, C, filters] (Keras layout), bias [filters], y (N, OH, OW, filters).
 public struct Conv2D: Layer {
     public let filters: Int
@@ -67,27 +68,13 @@ public struct Conv2D: Layer {
                                channels: inputShape[2], windowHeight: kernelSize.height,
                                windowWidth: kernelSize.width, strideHeight: strides.height,
                                strideWidth: strides.width, padding: padding)
-        // Per slice of samples: col is (n*OH*OW, kh*kw*C); y = col · kernel viewed as [kh*kw*C, filters].
-        let slice = samplesPerSlice(g)
-        resize(&columns, to: g.withBatch(slice).outputPixels * g.patchSize)  // im2col writes every entry
         var y = Tensor(zeros: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
-        let pixelsPerSample = g.withBatch(1).outputPixels
-        columns.withUnsafeMutableBufferPointer { col in
-            x.withPointer { xp in
-                y.withMutablePointer { yp in
-                    for first in stride(from: 0, to: g.batch, by: slice) {
-                        let part = g.withBatch(min(slice, g.batch - first))
-                        let rows = yp + first * pixelsPerSample * filters
-                        im2col(xp + first * g.inputSize, part, into: col.baseAddress!)
-                        sgemm(transposeA: false, transposeB: false, m: part.outputPixels, n: filters, k: g.patchSize,
-                              a: col.baseAddress!, lda: g.patchSize, b: kernel, ldb: filters, c: rows, ldc: filters,
-                              accumulate: false)
-                        addBiasAndActivate(rows, bias: bias, rows: part.outputPixels, columns: filters,
-                                           activation: activation)
-                    }
-                }
+        x.withPointer { xp in
+            y.withMutablePointer { yp in
+                convolve(xp, g, kernel: kernel, filters: filters, into: yp)
+                addBiasAndActivate(yp, bias: bias, rows: g.outputPixels, columns: filters, activation: activation)
             }
         }
         geometry = g
@@ -120,6 +107,7 @@ public struct Conv2D: Layer {
         // each slice's columns made again by im2col from the input, which is cheaper than keeping them all.
         let slice = samplesPerSlice(g)
         let pixelsPerSample = g.withBatch(1).outputPixels
+        resize(&columns, to: g.withBatch(slice).outputPixels * g.patchSize)  // im2col writes every entry
         resize(&dz, to: g.outputPixels * filters)
         resize(&dColumns, to: inputGradient ? g.withBatch(slice).outputPixels * g.patchSize : 0)
         var dx = Tensor(zeros: inputGradient ? [g.batch] + inputShape : [0])
