@@ -15,7 +15,7 @@ int ckernels_cpu_has_avx2_fma(void) {
 
 __attribute__((target("avx512f")))
 void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                                long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                                 int columns, bool accumulate) {
     // Rows past the edge read the last real row again; their results are never stored.
     const float *r[12];
@@ -23,7 +23,7 @@ void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long de
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
     __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
     for (long s = 0; s < segments; s++) {
-        const long start = s * segment_stride;
+        const long start = segment_starts[s];
         const float *bp = b + 16 * s * segment_length;
         for (long p = 0; p < segment_length; p++) {
             const __m512 bv = _mm512_loadu_ps(bp + 16 * p);
@@ -55,14 +55,14 @@ void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long de
 
 __attribute__((target("avx2,fma")))
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                             long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                             const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                              int columns, bool accumulate) {
     const float *r[6];
     for (int i = 0; i < 6; i++) r[i] = rows[i < row_count ? i : row_count - 1];
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (long s = 0; s < segments; s++) {
-        const long start = s * segment_stride;
+        const long start = segment_starts[s];
         const float *bp = b + 16 * s * segment_length;
         for (long p = 0; p < segment_length; p++) {
             const __m256 b0 = _mm256_loadu_ps(bp + 16 * p), b1 = _mm256_loadu_ps(bp + 16 * p + 8);
@@ -113,13 +113,13 @@ int ckernels_cpu_has_avx512f(void) { return 0; }
 int ckernels_cpu_has_avx2_fma(void) { return 0; }
 
 void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                                long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                                 int columns, bool accumulate) {
     abort();
 }
 
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                             long segment_length, long segment_stride, const float *b, float *c, long ldc,
+                             const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                              int columns, bool accumulate) {
     abort();
 }

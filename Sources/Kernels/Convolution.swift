@@ -1,8 +1,8 @@
 // Convolution over NHWC batches as GEMM, with the direct seven-loop convolution kept beside it as the reference.
 // Kernels use the Keras layout [kh, kw, in, out], which read as a [kh*kw*in, out] matrix is exactly the right
-// operand for an im2col matrix whose columns run (kh, kw, in). The forward pass never builds that matrix: its
-// rows are windows of the image, and the micro-kernels read each window's kh runs in place (`convolve`). The
-// backward pass builds it with im2col, a slice of samples at a time, for the weight and input gradients.
+// operand for an im2col matrix whose columns run (kh, kw, in). The forward pass and the weight gradient never
+// build that matrix: the micro-kernels read its rows, or its transpose's, from the image in place (`convolve`,
+// `convolutionKernelGradient`). The input gradient multiplies into column form and adds back with col2im.
 
 /// Keras/TensorFlow padding modes.
 public enum Padding: String, Codable, Sendable, CaseIterable {
@@ -94,27 +94,19 @@ public func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into col:
 
 /// output[n, oh, ow, o] = Σ_{kh, kw, i} input[n, ih, iw, i] · kernel[kh, kw, i, o]: im2col(input) · kernel
 /// without the im2col matrix. Row (n, oh, ow) of that matrix is kh runs of kw·C consecutive input values, so the
-/// micro-kernel reads it from the image, one pointer a row and one segment a kernel row. Padding that the
-/// windows hang over goes into a zero-bordered copy of the input first.
+/// micro-kernel reads it from the image, one pointer a row and one segment a kernel row.
 /// input (N, H, W, C), kernel (KH, KW, C, O), output (N, OH, OW, O).
 public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel: UnsafePointer<Float>, filters: Int,
                      into output: UnsafeMutablePointer<Float>) {
     guard g.outputPixels > 0, filters > 0 else { return }
-    // The rows and columns the windows cover, from the first window's corner.
-    let height = (g.outputHeight - 1) * g.strideHeight + g.windowHeight
-    let width = (g.outputWidth - 1) * g.strideWidth + g.windowWidth
-    let inPlace = g.padTop == 0 && g.padLeft == 0 && height <= g.inputHeight && width <= g.inputWidth
-    let image = inPlace ? nil : paddedCopy(of: input, g, height: height, width: width)
-    defer { image?.deallocate() }
-    let source = image.map { UnsafePointer($0) } ?? input
-    let c = g.channels, rowWidth = inPlace ? g.inputWidth : width
-    let imageSize = inPlace ? g.inputSize : height * width * c
-    let pixelsPerImage = g.outputHeight * g.outputWidth
+    let image = WindowedImage(input, g)
+    defer { image.deallocate() }
+    let c = g.channels, run = g.windowWidth * c, pixelsPerImage = g.outputHeight * g.outputWidth
     // Kernel rows per depth block: as many whole rows as fit KC depths, so a B panel stays in L1.
-    let run = g.windowWidth * c
     let rowsPerBlock = max(1, min(g.windowHeight, KC / run))
     let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
     defer { packed.deallocate() }
+    let segmentStarts = (0..<rowsPerBlock).map { $0 * image.rowWidth * c }
     withRowTable { rows in
         for firstRow in stride(from: 0, to: g.windowHeight, by: rowsPerBlock) {
             let kernelRows = min(rowsPerBlock, g.windowHeight - firstRow)
@@ -125,32 +117,98 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                 for i in 0..<mc {
                     let (n, pixel) = (ic + i).quotientAndRemainder(dividingBy: pixelsPerImage)
                     let (oh, ow) = pixel.quotientAndRemainder(dividingBy: g.outputWidth)
-                    rows[i] = source + n * imageSize
-                        + ((oh * g.strideHeight + firstRow) * rowWidth + ow * g.strideWidth) * c
+                    rows[i] = image.start(sample: n, row: oh * g.strideHeight + firstRow, column: ow * g.strideWidth)
                 }
-                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segments: kernelRows, segmentLength: run,
-                                 segmentStride: rowWidth * c, panels: packed.values, columns: filters,
+                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
+                                 segments: kernelRows, segmentLength: run, panels: packed.values, columns: filters,
                                  c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
             }
         }
     }
 }
 
-/// The input with the padding its windows hang over made real: zeros around, rows and columns the windows never
-/// reach left out. `height` × `width` pixels, the input's pixel (ih, iw) at (ih + padTop, iw + padLeft).
-private func paddedCopy(of input: UnsafePointer<Float>, _ g: WindowGeometry, height: Int,
-                        width: Int) -> UnsafeMutablePointer<Float> {
-    let c = g.channels, count = g.batch * height * width * c
-    let image = UnsafeMutablePointer<Float>.allocate(capacity: count)
-    image.initialize(repeating: 0, count: count)
-    let copiedRows = min(g.inputHeight, height - g.padTop), copiedColumns = min(g.inputWidth, width - g.padLeft)
-    for n in 0..<g.batch {
-        for ih in 0..<copiedRows {
-            copy(input + ((n * g.inputHeight + ih) * g.inputWidth) * c,
-                 to: image + ((n * height + ih + g.padTop) * width + g.padLeft) * c, count: copiedColumns * c)
+/// kernelGradient[kh, kw, i, o] += Σ_{n, oh, ow} input[n, ih, iw, i] · outputGradient[n, oh, ow, o]:
+/// im2col(input)ᵀ · outputGradient without the im2col matrix. Row (kh, kw, i) of im2col(input)ᵀ is the image
+/// seen through one kernel tap: along each output row, values C·stride apart. So the micro-kernel reads it in
+/// place, one segment per output row of every sample.
+public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: WindowGeometry,
+                                      outputGradient: UnsafePointer<Float>, filters: Int,
+                                      into kernelGradient: UnsafeMutablePointer<Float>) {
+    guard g.outputPixels > 0, filters > 0 else { return }
+    let image = WindowedImage(input, g)
+    defer { image.deallocate() }
+    let c = g.channels, outputRows = g.batch * g.outputHeight
+    // Output rows per depth block: as many as fit KC depths.
+    let rowsPerBlock = max(1, min(outputRows, KC / g.outputWidth))
+    let packed = PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
+    defer { packed.deallocate() }
+    var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)
+    withRowTable { rows in
+        for firstRow in stride(from: 0, to: outputRows, by: rowsPerBlock) {
+            let count = min(rowsPerBlock, outputRows - firstRow)
+            packPanels(of: outputGradient, transposed: false, ld: filters, columns: 0, columnCount: filters,
+                       depths: firstRow * g.outputWidth, depthCount: count * g.outputWidth, into: packed.values)
+            let origin = image.start(sample: 0, row: 0, column: 0)
+            for s in 0..<count {
+                let (n, oh) = (firstRow + s).quotientAndRemainder(dividingBy: g.outputHeight)
+                segmentStarts[s] = image.start(sample: n, row: oh * g.strideHeight, column: 0) - origin
+            }
+            for ic in stride(from: 0, to: g.patchSize, by: MC) {
+                let mc = min(MC, g.patchSize - ic)
+                for i in 0..<mc {
+                    let (tap, channel) = (ic + i).quotientAndRemainder(dividingBy: c)
+                    let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.windowWidth)
+                    rows[i] = image.start(sample: 0, row: kh, column: kw) + channel
+                }
+                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: g.strideWidth * c,
+                                 segmentStarts: segmentStarts, segments: count, segmentLength: g.outputWidth,
+                                 panels: packed.values, columns: filters, c: kernelGradient + ic * filters,
+                                 ldc: filters, accumulate: true)
+            }
         }
     }
-    return image
+}
+
+/// The input as the windows see it, from the first window's corner: in place when no window hangs over the
+/// padding, otherwise a copy with the padding made real (zeros around, and the rows and columns that no window
+/// reaches left out).
+private struct WindowedImage {
+    let pixels: UnsafePointer<Float>
+    /// Pixels per row and values per sample of `pixels`.
+    let rowWidth: Int, imageSize: Int
+    let channels: Int
+    private let copy: UnsafeMutablePointer<Float>?
+
+    init(_ input: UnsafePointer<Float>, _ g: WindowGeometry) {
+        let height = (g.outputHeight - 1) * g.strideHeight + g.windowHeight
+        let width = (g.outputWidth - 1) * g.strideWidth + g.windowWidth
+        channels = g.channels
+        guard g.padTop > 0 || g.padLeft > 0 || height > g.inputHeight || width > g.inputWidth else {
+            (pixels, rowWidth, imageSize, copy) = (input, g.inputWidth, g.inputSize, nil)
+            return
+        }
+        let c = g.channels, count = g.batch * height * width * c
+        let image = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        image.initialize(repeating: 0, count: count)
+        // The input's pixel (ih, iw) goes to (ih + padTop, iw + padLeft).
+        let copiedRows = min(g.inputHeight, height - g.padTop), copiedColumns = min(g.inputWidth, width - g.padLeft)
+        for n in 0..<g.batch {
+            for ih in 0..<copiedRows {
+                Kernels.copy(input + ((n * g.inputHeight + ih) * g.inputWidth) * c,
+                             to: image + ((n * height + ih + g.padTop) * width + g.padLeft) * c,
+                             count: copiedColumns * c)
+            }
+        }
+        (pixels, rowWidth, imageSize, copy) = (UnsafePointer(image), width, height * width * c, image)
+    }
+
+    /// Where the window pixel (row, column) of sample n starts, counted from the first window's corner.
+    @inline(__always)
+    func start(sample n: Int, row: Int, column: Int) -> UnsafePointer<Float> {
+        pixels + n * imageSize + (row * rowWidth + column) * channels
+    }
+
+    func deallocate() { copy?.deallocate() }
 }
 
 /// The adjoint of im2col: adds each column entry back onto the input pixel it was copied from.

@@ -54,6 +54,7 @@ public func sgemm(
     defer { packedB.deallocate() }
     // Element (row i, depth p) of op(A) sits at i·aRowStride + p·aDepthStride.
     let aRowStride = transposeA ? 1 : lda, aDepthStride = transposeA ? lda : 1
+    var wholeRow = 0
     withRowTable { rows in
         for jc in stride(from: 0, to: n, by: NC) {
             let nc = min(NC, n - jc)
@@ -65,8 +66,8 @@ public func sgemm(
                     let mc = min(MC, m - ic)
                     for i in 0..<mc { rows[i] = a + (ic + i) * aRowStride + pc * aDepthStride }
                     // Only the first k block may overwrite C; later blocks add their share.
-                    multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segments: 1,
-                                     segmentLength: kc, segmentStride: 0, panels: packedB.values, columns: nc,
+                    multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
+                                     segments: 1, segmentLength: kc, panels: packedB.values, columns: nc,
                                      c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
                 }
             }
@@ -100,9 +101,9 @@ let MC = 120
 /// ckernels.h for the segments), B packed in panels NR wide, tile by tile with the active ISA's micro-kernel.
 @inline(__always)
 func multiplyRowBlock(
-    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segments: Int, segmentLength: Int,
-    segmentStride: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-    accumulate: Bool
+    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
+    segments: Int, segmentLength: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>,
+    ldc: Int, accumulate: Bool
 ) {
     let isa = KernelISA.active, tileRows = isa.tileRows, depth = segments * segmentLength
     for jr in stride(from: 0, to: columns, by: NR) {
@@ -111,15 +112,15 @@ func multiplyRowBlock(
             let height = min(tileRows, rowCount - ir), tile = c + ir * ldc + jr
             switch isa {
             case .avx512:
-                ckernels_tile_12x16_avx512(rows + ir, Int32(height), depthStride, segments, segmentLength,
-                                           segmentStride, panel, tile, ldc, width, accumulate)
+                ckernels_tile_12x16_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
+                                           segmentLength, panel, tile, ldc, width, accumulate)
             case .avx2:
-                ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentLength,
-                                        segmentStride, panel, tile, ldc, width, accumulate)
+                ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts,
+                                        segmentLength, panel, tile, ldc, width, accumulate)
             case .portable:
-                portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride, segments: segments,
-                                 segmentLength: segmentLength, segmentStride: segmentStride, b: panel, c: tile,
-                                 ldc: ldc, columns: Int(width), accumulate: accumulate)
+                portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride,
+                                 segmentStarts: segmentStarts, segments: segments, segmentLength: segmentLength,
+                                 b: panel, c: tile, ldc: ldc, columns: Int(width), accumulate: accumulate)
             }
         }
     }
@@ -190,9 +191,9 @@ private func packTransposedTile(columns: UnsafePointer<Float>, ld: Int, into out
 /// The 6×16 tile of `multiplyRowBlock` in Swift SIMD types: the micro-kernel of CPUs without a C kernel.
 @inline(__always)
 private func portableTile6x16(
-    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segments: Int, segmentLength: Int,
-    segmentStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, columns: Int,
-    accumulate: Bool
+    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
+    segments: Int, segmentLength: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    columns: Int, accumulate: Bool
 ) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -203,7 +204,7 @@ private func portableTile6x16(
     let r4 = rows[min(4, last)], r5 = rows[min(5, last)]
     var bBytes = UnsafeRawPointer(b)
     for s in 0..<segments {
-        let start = s * segmentStride
+        let start = segmentStarts[s]
         var a0 = r0 + start, a1 = r1 + start, a2 = r2 + start, a3 = r3 + start, a4 = r4 + start, a5 = r5 + start
         for _ in 0..<segmentLength {
             let b0 = bBytes.load(as: V.self)

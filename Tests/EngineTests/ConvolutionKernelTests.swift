@@ -85,6 +85,55 @@ final class ConvolutionKernelTests: XCTestCase {
         }
     }
 
+    func testInPlaceKernelGradientMatchesDefinitionOnEveryISA() {
+        for (index, testCase) in (Self.cases + Self.convolveCases).enumerated() {
+            let g = geometry(testCase)
+            for filters in [1, 5, 17, 32] {
+                let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index))
+                let outputGradient = randomScalars(g.outputPixels * filters, seed: 200 + UInt64(index))
+                // The gradient accumulates: start from values already there.
+                let start = randomScalars(g.patchSize * filters, seed: 300 + UInt64(index))
+                var reference = start.map(Double.init)
+                for n in 0..<g.batch {
+                    for oh in 0..<g.outputHeight {
+                        for ow in 0..<g.outputWidth {
+                            let pixel = (n * g.outputHeight + oh) * g.outputWidth + ow
+                            for kh in 0..<g.windowHeight {
+                                let ih = oh * g.strideHeight - g.padTop + kh
+                                for kw in 0..<g.windowWidth {
+                                    let iw = ow * g.strideWidth - g.padLeft + kw
+                                    guard ih >= 0, ih < g.inputHeight, iw >= 0, iw < g.inputWidth else { continue }
+                                    for i in 0..<g.channels {
+                                        let x = Double(input[((n * g.inputHeight + ih) * g.inputWidth + iw) * g.channels + i])
+                                        for o in 0..<filters {
+                                            reference[((kh * g.windowWidth + kw) * g.channels + i) * filters + o] +=
+                                                x * Double(outputGradient[pixel * filters + o])
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                let results = onEveryKernelISA {
+                    var gradient = start
+                    gradient.withUnsafeMutableBufferPointer {
+                        convolutionKernelGradient(input, g, outputGradient: outputGradient, filters: filters,
+                                                  into: $0.baseAddress!)
+                    }
+                    return gradient
+                }
+                for (isa, gradient) in results {
+                    // Sums of up to 507 products in [-1, 1] with mixed signs.
+                    assertClose(gradient, reference.map(Float.init), atol: 2e-4,
+                                "case \(index), \(filters) filters, \(isa)")
+                    XCTAssertTrue(gradient == results[0].result,
+                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
+                }
+            }
+        }
+    }
+
     func testCol2imIsTheAdjointOfIm2col() {
         // <im2col(x), y> = <x, col2im(y)> for all x, y: the backward pass is the transpose of the forward pass.
         for (index, testCase) in Self.cases.enumerated() {

@@ -10,10 +10,11 @@
 //
 // Every kernel computes one tile C[row_count x columns] (+)= A[row_count x depth] * Bpanel[depth x 16], adding
 // the products of each element along depth in order, one fused multiply-add at a time, so that every kernel
-// gives the same bits. A is read in place. Row i starts at rows[i] and runs in `segments` pieces of
-// `segment_length` depths: piece s starts at rows[i] + s * segment_stride, its depths depth_stride apart. A GEMM
-// row is one piece; a convolution's window is one piece per kernel row, read straight from the image. B is a
-// packed panel, depth d's 16 values at b[16 d], where d counts the depths of all pieces in order.
+// gives the same bits. A is read in place: row i starts at rows[i] and runs in `segments` pieces of
+// `segment_length` depths, piece s at rows[i] + segment_starts[s], its depths depth_stride apart. A GEMM row is
+// one piece. A convolution's window is one piece per kernel row, read from the image; for its weight gradient
+// a row is one kernel tap, and a piece one output row of the image it slides over. B is a packed panel, depth
+// d's 16 values at b[16 d], where d counts the depths of all pieces in order.
 
 /// 1 when this CPU executes AVX-512F instructions.
 int ckernels_cpu_has_avx512f(void);
@@ -21,13 +22,13 @@ int ckernels_cpu_has_avx512f(void);
 int ckernels_cpu_has_avx2_fma(void);
 
 /// The tile above for row_count <= 12, columns <= 16, with twelve 512-bit accumulators. Needs AVX-512F.
-void ckernels_tile_12x16_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride, long segments,
-                                long segment_length, long segment_stride, const float *b, float *c, long ldc,
+void ckernels_tile_12x16_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
+                                long segments, const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                                 int columns, bool accumulate);
 
 /// The tile above for row_count <= 6, columns <= 16, with twelve 256-bit accumulators. Needs AVX2 and FMA.
-void ckernels_tile_6x16_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride, long segments,
-                             long segment_length, long segment_stride, const float *b, float *c, long ldc,
+void ckernels_tile_6x16_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
+                             long segments, const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                              int columns, bool accumulate);
 
 #pragma clang assume_nonnull end

@@ -1,7 +1,8 @@
 import InputChecks
 
-/// 2-D convolution over NHWC input as GEMM: y = activation(conv(x, kernel) + bias). The forward pass reads the
-/// windows in place (`convolve`); the backward pass multiplies im2col columns, a slice of samples at a time.
+/// 2-D convolution over NHWC input as GEMM: y = activation(conv(x, kernel) + bias). The forward pass and the
+/// weight gradient read the windows in place (`convolve`, `convolutionKernelGradient`); the input gradient
+/// multiplies into im2col columns and adds them back with col2im, a slice of samples at a time.
 /// x is (N, H, W, C), kernel is [kh, kw, C, filters] (Keras layout), bias [filters], y (N, OH, OW, filters).
 public struct Conv2D: Layer {
     public let filters: Int
@@ -16,7 +17,6 @@ public struct Conv2D: Layer {
     public var parameters: [ParameterView] = []
 
     // Buffers kept from step to step, reallocated only when the batch size changes.
-    private var columns: [Float] = []
     private var dz: [Float] = []
     private var dColumns: [Float] = []
     private var input = Tensor(zeros: [0])
@@ -83,7 +83,7 @@ public struct Conv2D: Layer {
         return y
     }
 
-    /// Samples whose im2col columns take about 2 MiB, so that a slice's columns are written, multiplied and read
+    /// Samples whose im2col column gradients take about 2 MiB, so that a slice's are written, multiplied and read
     /// back from cache rather than streamed through memory: the whole batch's reach 10 MB (cnn-small's second
     /// layer at 50 samples a rank). Of slices of 1, 2 and 4 MiB and the whole batch, 2 MiB measured fastest
     /// (`mpirun -np 2 mnist-train bench`; figures in deploy/benchmarks/README.md). Smaller slices repack B more
@@ -103,11 +103,9 @@ public struct Conv2D: Layer {
     public mutating func backward(_ dy: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
         guard let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         // In the forward pass this was: z = col·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
-        // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol); slice by slice of samples,
-        // each slice's columns made again by im2col from the input, which is cheaper than keeping them all.
+        // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol), slice by slice of samples.
         let slice = samplesPerSlice(g)
         let pixelsPerSample = g.withBatch(1).outputPixels
-        resize(&columns, to: g.withBatch(slice).outputPixels * g.patchSize)  // im2col writes every entry
         resize(&dz, to: g.outputPixels * filters)
         resize(&dColumns, to: inputGradient ? g.withBatch(slice).outputPixels * g.patchSize : 0)
         var dx = Tensor(zeros: inputGradient ? [g.batch] + inputShape : [0])
@@ -122,16 +120,8 @@ public struct Conv2D: Layer {
             if useBias {
                 addColumnSums(of: dzp, rows: g.outputPixels, columns: filters, into: store.gradient(parameters[1]))
             }
-            columns.withUnsafeMutableBufferPointer { col in
-                input.withPointer { xp in
-                    for first in stride(from: 0, to: g.batch, by: slice) {
-                        let part = g.withBatch(min(slice, g.batch - first))
-                        im2col(xp + first * g.inputSize, part, into: col.baseAddress!)
-                        sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: filters, k: part.outputPixels,
-                              a: col.baseAddress!, lda: g.patchSize, b: dzp + first * pixelsPerSample * filters,
-                              ldb: filters, c: kernelGradient, ldc: filters, accumulate: true)
-                    }
-                }
+            input.withPointer { xp in
+                convolutionKernelGradient(xp, g, outputGradient: dzp, filters: filters, into: kernelGradient)
             }
             guard inputGradient else { return }
             dColumns.withUnsafeMutableBufferPointer { dcol in
