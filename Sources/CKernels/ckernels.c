@@ -13,43 +13,69 @@ int ckernels_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-__attribute__((target("avx512f")))
-void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                                int columns, bool accumulate) {
+// Eight rows by `panels` (1 or 2) panels of 16 columns: sixteen 512-bit accumulators when both panels are there.
+// Inlined with a constant `panels`, so that the one-panel tile carries no dead code.
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_8_rows_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
+                                      const long *segment_starts, long segment_length, const float *b, float *c,
+                                      long ldc, int columns, bool accumulate, const int panels) {
     // Rows past the edge read the last real row again; their results are never stored.
-    const float *r[12];
-    for (int i = 0; i < 12; i++) r[i] = rows[i < row_count ? i : row_count - 1];
-    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    const float *r[8];
+    for (int i = 0; i < 8; i++) r[i] = rows[i < row_count ? i : row_count - 1];
+    // The second panel follows the first, which holds 16 values for every depth.
+    const long second = 16 * segments * segment_length;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    const float *bp = b;
     for (long s = 0; s < segments; s++) {
         const long start = segment_starts[s];
-        const float *bp = b + 16 * s * segment_length;
+        const float *a0 = r[0] + start, *a1 = r[1] + start, *a2 = r[2] + start, *a3 = r[3] + start;
+        const float *a4 = r[4] + start, *a5 = r[5] + start, *a6 = r[6] + start, *a7 = r[7] + start;
         for (long p = 0; p < segment_length; p++) {
-            const __m512 bv = _mm512_loadu_ps(bp + 16 * p);
-            const long o = start + p * depth_stride;
-            c0 = _mm512_fmadd_ps(_mm512_set1_ps(r[0][o]), bv, c0);
-            c1 = _mm512_fmadd_ps(_mm512_set1_ps(r[1][o]), bv, c1);
-            c2 = _mm512_fmadd_ps(_mm512_set1_ps(r[2][o]), bv, c2);
-            c3 = _mm512_fmadd_ps(_mm512_set1_ps(r[3][o]), bv, c3);
-            c4 = _mm512_fmadd_ps(_mm512_set1_ps(r[4][o]), bv, c4);
-            c5 = _mm512_fmadd_ps(_mm512_set1_ps(r[5][o]), bv, c5);
-            c6 = _mm512_fmadd_ps(_mm512_set1_ps(r[6][o]), bv, c6);
-            c7 = _mm512_fmadd_ps(_mm512_set1_ps(r[7][o]), bv, c7);
-            c8 = _mm512_fmadd_ps(_mm512_set1_ps(r[8][o]), bv, c8);
-            c9 = _mm512_fmadd_ps(_mm512_set1_ps(r[9][o]), bv, c9);
-            c10 = _mm512_fmadd_ps(_mm512_set1_ps(r[10][o]), bv, c10);
-            c11 = _mm512_fmadd_ps(_mm512_set1_ps(r[11][o]), bv, c11);
+            const __m512 b0 = _mm512_loadu_ps(bp);
+            const __m512 b1 = panels == 2 ? _mm512_loadu_ps(bp + second) : b0;
+#define ROW(ci0, ci1, ai)                                       \
+            {                                                   \
+                const __m512 a = _mm512_set1_ps(*ai);           \
+                ci0 = _mm512_fmadd_ps(a, b0, ci0);              \
+                if (panels == 2) ci1 = _mm512_fmadd_ps(a, b1, ci1); \
+                ai += depth_stride;                             \
+            }
+            ROW(c00, c01, a0) ROW(c10, c11, a1) ROW(c20, c21, a2) ROW(c30, c31, a3)
+            ROW(c40, c41, a4) ROW(c50, c51, a5) ROW(c60, c61, a6) ROW(c70, c71, a7)
+#undef ROW
+            bp += 16;
         }
     }
-    // A mask covers a tile narrower than 16 columns; rows beyond row_count are not stored.
-    const __mmask16 mask = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1);
-    const __m512 tile[12] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
+    const __m512 tile[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    // Masks cover a tile narrower than its panels; rows beyond row_count are not stored.
+    const int first_columns = columns < 16 ? columns : 16, second_columns = columns - first_columns;
+    const __mmask16 first_mask = (__mmask16)((1u << first_columns) - 1);
+    const __mmask16 second_mask = (__mmask16)((1u << second_columns) - 1);
     for (int i = 0; i < row_count; i++) {
         float *target = c + i * ldc;
-        __m512 v = tile[i];
-        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, target), v);
-        _mm512_mask_storeu_ps(target, mask, v);
+        __m512 v = tile[i][0];
+        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(first_mask, target), v);
+        _mm512_mask_storeu_ps(target, first_mask, v);
+        if (panels == 2) {
+            __m512 w = tile[i][1];
+            if (accumulate) w = _mm512_add_ps(_mm512_maskz_loadu_ps(second_mask, target + 16), w);
+            _mm512_mask_storeu_ps(target + 16, second_mask, w);
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
+                               const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
+                               int columns, bool accumulate) {
+    if (columns > 16) {
+        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, c, ldc,
+                           columns, accumulate, 2);
+    } else {
+        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, c, ldc,
+                           columns, accumulate, 1);
     }
 }
 
@@ -61,24 +87,28 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
     for (int i = 0; i < 6; i++) r[i] = rows[i < row_count ? i : row_count - 1];
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *bp = b;
     for (long s = 0; s < segments; s++) {
         const long start = segment_starts[s];
-        const float *bp = b + 16 * s * segment_length;
+        const float *a0 = r[0] + start, *a1 = r[1] + start, *a2 = r[2] + start;
+        const float *a3 = r[3] + start, *a4 = r[4] + start, *a5 = r[5] + start;
         for (long p = 0; p < segment_length; p++) {
-            const __m256 b0 = _mm256_loadu_ps(bp + 16 * p), b1 = _mm256_loadu_ps(bp + 16 * p + 8);
-            const long o = start + p * depth_stride;
-            __m256 a = _mm256_broadcast_ss(r[0] + o);
+            const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+            __m256 a = _mm256_broadcast_ss(a0);
             c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-            a = _mm256_broadcast_ss(r[1] + o);
+            a = _mm256_broadcast_ss(a1);
             c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-            a = _mm256_broadcast_ss(r[2] + o);
+            a = _mm256_broadcast_ss(a2);
             c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-            a = _mm256_broadcast_ss(r[3] + o);
+            a = _mm256_broadcast_ss(a3);
             c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-            a = _mm256_broadcast_ss(r[4] + o);
+            a = _mm256_broadcast_ss(a4);
             c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-            a = _mm256_broadcast_ss(r[5] + o);
+            a = _mm256_broadcast_ss(a5);
             c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+            a0 += depth_stride; a1 += depth_stride; a2 += depth_stride;
+            a3 += depth_stride; a4 += depth_stride; a5 += depth_stride;
+            bp += 16;
         }
     }
     // The tile goes through memory so that a narrow or short edge stores only the part that exists.
@@ -112,9 +142,9 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
 int ckernels_cpu_has_avx512f(void) { return 0; }
 int ckernels_cpu_has_avx2_fma(void) { return 0; }
 
-void ckernels_tile_12x16_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                                int columns, bool accumulate) {
+void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
+                               const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
+                               int columns, bool accumulate) {
     abort();
 }
 

@@ -4,7 +4,8 @@ import CKernels
 // Training needs three forms: A·B (forward), A·Bᵀ (input gradients), Aᵀ·B (weight gradients).
 //
 // `sgemm` follows the Goto/BLIS scheme for B: op(B) is packed into column panels NR wide, contiguous along k,
-// and one tile of C (6×16, or 12×16 with AVX-512) lives in twelve registers for the whole k loop. A is not
+// and one tile of C lives in registers for the whole k loop: 6×16 in twelve 256-bit ones, or with AVX-512 8×32
+// in sixteen 512-bit ones, two panels at a time. A is not
 // packed: the micro-kernel broadcasts its values per depth straight from A, one pointer a row walking k (unit
 // stride for A, lda for Aᵀ); a convolution hands it pointers into the image instead (`convolve`).
 // Packing A would cost a pass over it that, with these layers' narrow C (10 to 64 columns at most shapes), only
@@ -105,15 +106,16 @@ func multiplyRowBlock(
     segments: Int, segmentLength: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>,
     ldc: Int, accumulate: Bool
 ) {
-    let isa = KernelISA.active, tileRows = isa.tileRows, depth = segments * segmentLength
-    for jr in stride(from: 0, to: columns, by: NR) {
-        let panel = panels + jr * depth, width = Int32(min(NR, columns - jr))
+    let isa = KernelISA.active, tileRows = isa.tileRows, tileColumns = isa.tileColumns
+    let depth = segments * segmentLength
+    for jr in stride(from: 0, to: columns, by: tileColumns) {
+        let panel = panels + jr * depth, width = Int32(min(tileColumns, columns - jr))
         for ir in stride(from: 0, to: rowCount, by: tileRows) {
             let height = min(tileRows, rowCount - ir), tile = c + ir * ldc + jr
             switch isa {
             case .avx512:
-                ckernels_tile_12x16_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
-                                           segmentLength, panel, tile, ldc, width, accumulate)
+                ckernels_tile_8x32_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
+                                          segmentLength, panel, tile, ldc, width, accumulate)
             case .avx2:
                 ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts,
                                         segmentLength, panel, tile, ldc, width, accumulate)

@@ -26,6 +26,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
         return available[0]
     }()
 
-    /// Rows of C one micro-kernel call computes: as many as keep twelve accumulators of the ISA's width.
-    var tileRows: Int { self == .avx512 ? 12 : 6 }
+    /// Rows and columns of C one micro-kernel call computes: twelve 256-bit accumulators, or sixteen 512-bit
+    /// ones from AVX-512's 32 registers.
+    var tileRows: Int { self == .avx512 ? 8 : 6 }
+    var tileColumns: Int { self == .avx512 ? 32 : 16 }
 }

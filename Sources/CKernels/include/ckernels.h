@@ -21,10 +21,11 @@ int ckernels_cpu_has_avx512f(void);
 /// 1 when this CPU executes AVX2 and FMA instructions.
 int ckernels_cpu_has_avx2_fma(void);
 
-/// The tile above for row_count <= 12, columns <= 16, with twelve 512-bit accumulators. Needs AVX-512F.
-void ckernels_tile_12x16_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
-                                long segments, const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                                int columns, bool accumulate);
+/// The tile above for row_count <= 8, columns <= 32, with sixteen 512-bit accumulators: B is two panels, the
+/// second right after the first (one panel when columns <= 16). Needs AVX-512F.
+void ckernels_tile_8x32_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
+                               long segments, const long *segment_starts, long segment_length, const float *b,
+                               float *c, long ldc, int columns, bool accumulate);
 
 /// The tile above for row_count <= 6, columns <= 16, with twelve 256-bit accumulators. Needs AVX2 and FMA.
 void ckernels_tile_6x16_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
