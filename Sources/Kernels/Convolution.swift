@@ -92,11 +92,13 @@ public func im2col(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into col:
     }
 }
 
-/// output[n, oh, ow, o] = Σ_{kh, kw, i} input[n, ih, iw, i] · kernel[kh, kw, i, o]: im2col(input) · kernel
-/// without the im2col matrix. Row (n, oh, ow) of that matrix is kh runs of kw·C consecutive input values, so the
-/// micro-kernel reads it from the image, one pointer a row and one segment a kernel row.
-/// input (N, H, W, C), kernel (KH, KW, C, O), output (N, OH, OW, O).
+/// output[n, oh, ow, o] = activation(bias[o] + Σ_{kh, kw, i} input[n, ih, iw, i] · kernel[kh, kw, i, o]):
+/// im2col(input) · kernel without the im2col matrix. Row (n, oh, ow) of that matrix is kh runs of kw·C
+/// consecutive input values, so the micro-kernel reads it from the image, one pointer a row and one segment a
+/// kernel row. Bias and activation go on each block of rows as soon as it is done, while it is in cache.
+/// input (N, H, W, C), kernel (KH, KW, C, O), output (N, OH, OW, O); every output is written.
 public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel: UnsafePointer<Float>, filters: Int,
+                     bias: UnsafePointer<Float>? = nil, activation: Activation = .linear,
                      into output: UnsafeMutablePointer<Float>) {
     guard g.outputPixels > 0, filters > 0 else { return }
     let image = WindowedImage(input, g)
@@ -122,6 +124,10 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                 multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
                                  segments: kernelRows, segmentLength: run, panels: packed.values, columns: filters,
                                  c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
+                if firstRow + kernelRows == g.windowHeight {
+                    addBiasAndActivate(output + ic * filters, bias: bias, rows: mc, columns: filters,
+                                       activation: activation)
+                }
             }
         }
     }

@@ -83,9 +83,61 @@ public func maxPoolReference(_ input: UnsafePointer<Float>, _ g: WindowGeometry,
     }
 }
 
-/// In the forward pass this was: output[o] = input[argmax[o]]; so now: dInput[argmax[o]] += dOutput[o].
-/// dInput must be zeroed by the caller.
-public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, count: Int,
+/// In the forward pass this was: output[o] = input[argmax[o]]; so now: dInput[argmax[o]] += dOutput[o], and
+/// zero where no output took its value. Every dInput value is written.
+public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, _ g: WindowGeometry,
                             into dInput: UnsafeMutablePointer<Float>) {
-    for o in 0..<count { dInput[Int(argmax[o])] += dOutput[o] }
+    let inputCount = g.batch * g.inputSize
+    guard g.strideHeight == g.windowHeight, g.strideWidth == g.windowWidth else {
+        // Windows that overlap or leave gaps: clear, then add each output's gradient onto its maximum.
+        dInput.update(repeating: 0, count: inputCount)
+        for o in 0..<g.outputPixels * g.channels { dInput[Int(argmax[o])] += dOutput[o] }
+        return
+    }
+    // Windows that tile the input: each input value lies in at most one window, so one pass writes it, the
+    // output's gradient where it was the maximum and zero elsewhere, eight channels at a time.
+    let c = g.channels, lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    for n in 0..<g.batch {
+        for oh in 0..<g.outputHeight {
+            let h0 = max(oh * g.strideHeight - g.padTop, 0)
+            let h1 = min(oh * g.strideHeight - g.padTop + g.windowHeight, g.inputHeight)
+            for ow in 0..<g.outputWidth {
+                let w0 = max(ow * g.strideWidth - g.padLeft, 0)
+                let w1 = min(ow * g.strideWidth - g.padLeft + g.windowWidth, g.inputWidth)
+                let o = ((n * g.outputHeight + oh) * g.outputWidth + ow) * c
+                for ih in h0..<h1 {
+                    for iw in w0..<w1 {
+                        let pixel = ((n * g.inputHeight + ih) * g.inputWidth + iw) * c
+                        var ch = 0
+                        while ch + 8 <= c {
+                            // All ones where this value was not the maximum: integer ops, because `.==` on
+                            // SIMD8<Int32> compiles to a scalar loop.
+                            let difference = UnsafeRawPointer(argmax + o + ch).loadUnaligned(as: SIMD8<Int32>.self)
+                                ^ (SIMD8(repeating: Int32(pixel + ch)) &+ lanes)
+                            let notMaximum = SIMD8<UInt32>(truncatingIfNeeded: (difference | (0 &- difference)) &>> 31)
+                            let gradient = UnsafeRawPointer(dOutput + o + ch).loadUnaligned(as: SIMD8<UInt32>.self)
+                            UnsafeMutableRawPointer(dInput + pixel + ch).storeBytes(of: gradient & ~notMaximum,
+                                                                                    as: SIMD8<UInt32>.self)
+                            ch += 8
+                        }
+                        for ch in ch..<c {
+                            dInput[pixel + ch] = argmax[o + ch] == Int32(pixel + ch) ? dOutput[o + ch] : 0
+                        }
+                    }
+                }
+            }
+        }
+        // Rows and columns past the last window (an odd size under 'valid') took no part.
+        let coveredHeight = min(g.outputHeight * g.strideHeight - g.padTop, g.inputHeight)
+        let coveredWidth = min(g.outputWidth * g.strideWidth - g.padLeft, g.inputWidth)
+        let image = dInput + n * g.inputSize
+        for ih in 0..<g.inputHeight {
+            let row = image + ih * g.inputWidth * c
+            if ih >= coveredHeight {
+                row.update(repeating: 0, count: g.inputWidth * c)
+            } else if coveredWidth < g.inputWidth {
+                (row + coveredWidth * c).update(repeating: 0, count: (g.inputWidth - coveredWidth) * c)
+            }
+        }
+    }
 }

@@ -63,15 +63,18 @@ final class ConvolutionKernelTests: XCTestCase {
             for filters in [1, 5, 17, 32] {
                 let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index))
                 let kernel = randomScalars(g.patchSize * filters, seed: 100 + UInt64(index))
+                let bias = randomScalars(filters, seed: 400 + UInt64(index))
                 var reference = [Float](repeating: 0, count: g.outputPixels * filters)
                 reference.withUnsafeMutableBufferPointer {
-                    convolutionReference(input, g, kernel: kernel, bias: nil, filters: filters, into: $0.baseAddress!)
+                    convolutionReference(input, g, kernel: kernel, bias: bias, filters: filters, into: $0.baseAddress!)
                 }
+                reference = reference.map { max($0, 0) }
                 let results = onEveryKernelISA {
                     // NaN everywhere first: the convolution must write every output.
                     var output = [Float](repeating: .nan, count: reference.count)
                     output.withUnsafeMutableBufferPointer {
-                        convolve(input, g, kernel: kernel, filters: filters, into: $0.baseAddress!)
+                        convolve(input, g, kernel: kernel, filters: filters, bias: bias, activation: .relu,
+                                 into: $0.baseAddress!)
                     }
                     return output
                 }
@@ -189,6 +192,33 @@ final class ConvolutionKernelTests: XCTestCase {
             }
             XCTAssertEqual(fast, reference, "case \(index)")
             XCTAssertEqual(fastArgmax, referenceArgmax, "case \(index)")
+        }
+    }
+
+    func testMaxPoolBackwardWritesEveryInputGradient() {
+        // Pool-shaped cases (windows that tile the input, with odd sizes and 'same' padding) and the general ones
+        // (overlaps and gaps), against scattering each output gradient onto its maximum in a zeroed input.
+        let tiling = [
+            Case(n: 2, h: 13, w: 13, c: 32, kh: 2, kw: 2, sh: 2, sw: 2, padding: .valid),
+            Case(n: 1, h: 7, w: 5, c: 9, kh: 3, kw: 3, sh: 3, sw: 3, padding: .same),
+            Case(n: 2, h: 5, w: 6, c: 3, kh: 2, kw: 2, sh: 2, sw: 2, padding: .same),
+        ]
+        for (index, testCase) in (tiling + Self.cases + Self.wideCases).enumerated() {
+            let g = geometry(testCase)
+            let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index), in: 0, 2.999).map { $0.rounded(.down) }
+            let count = g.outputPixels * g.channels
+            var output = [Float](repeating: 0, count: count), argmax = [Int32](repeating: 0, count: count)
+            output.withUnsafeMutableBufferPointer { out in
+                argmax.withUnsafeMutableBufferPointer { maxPool(input, g, into: out.baseAddress!, argmax: $0.baseAddress!) }
+            }
+            let outputGradient = randomScalars(count, seed: 500 + UInt64(index))
+            var expected = [Float](repeating: 0, count: input.count)
+            for o in 0..<count { expected[Int(argmax[o])] += outputGradient[o] }
+            var inputGradient = [Float](repeating: .nan, count: input.count)
+            inputGradient.withUnsafeMutableBufferPointer {
+                maxPoolBackward(outputGradient, argmax: argmax, g, into: $0.baseAddress!)
+            }
+            XCTAssertEqual(inputGradient, expected, "case \(index)")
         }
     }
 

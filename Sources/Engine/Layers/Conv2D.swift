@@ -68,13 +68,12 @@ public struct Conv2D: Layer {
                                channels: inputShape[2], windowHeight: kernelSize.height,
                                windowWidth: kernelSize.width, strideHeight: strides.height,
                                strideWidth: strides.width, padding: padding)
-        var y = Tensor(zeros: [x.batchSize] + outputShape)
+        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
         x.withPointer { xp in
             y.withMutablePointer { yp in
-                convolve(xp, g, kernel: kernel, filters: filters, into: yp)
-                addBiasAndActivate(yp, bias: bias, rows: g.outputPixels, columns: filters, activation: activation)
+                convolve(xp, g, kernel: kernel, filters: filters, bias: bias, activation: activation, into: yp)
             }
         }
         geometry = g

@@ -35,7 +35,7 @@ public struct Dense: Layer {
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
         let rows = x.count / inputFeatures
-        var y = Tensor(zeros: [x.batchSize] + outputShape)
+        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
         x.withPointer { xp in
@@ -59,7 +59,7 @@ public struct Dense: Layer {
         // In the forward pass this was: z = x·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
         // dW += xᵀ·dz, db += Σ_rows dz, dx = dz·Wᵀ.
         resize(&dz, to: rows * units)
-        var dx = Tensor(zeros: inputGradient ? input.shape : [0])
+        var dx = Tensor(uninitialized: inputGradient ? input.shape : [0])
         let kernel = store.pointer(parameters[0])
         dz.withUnsafeMutableBufferPointer { dzBuffer in
             let dzp = dzBuffer.baseAddress!

@@ -42,8 +42,8 @@ public struct MaxPooling2D: Layer {
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
         let g = Self.geometry(batch: x.batchSize, inputShape, poolSize, strides, padding)
-        var y = Tensor(zeros: [x.batchSize] + outputShape)
-        argmax = [Int32](repeating: 0, count: y.count)
+        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
+        if argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
         argmax.withUnsafeMutableBufferPointer { arg in
             x.withPointer { xp in y.withMutablePointer { maxPool(xp, g, into: $0, argmax: arg.baseAddress!) } }
         }
@@ -52,11 +52,10 @@ public struct MaxPooling2D: Layer {
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
-        var dx = Tensor(zeros: [batch] + inputShape)
+        let g = Self.geometry(batch: batch, inputShape, poolSize, strides, padding)
+        var dx = Tensor(uninitialized: [batch] + inputShape)
         argmax.withUnsafeBufferPointer { arg in
-            dy.withPointer { dyp in
-                dx.withMutablePointer { maxPoolBackward(dyp, argmax: arg.baseAddress!, count: dy.count, into: $0) }
-            }
+            dy.withPointer { dyp in dx.withMutablePointer { maxPoolBackward(dyp, argmax: arg.baseAddress!, g, into: $0) } }
         }
         return dx
     }
