@@ -79,6 +79,25 @@ void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long dep
     }
 }
 
+__attribute__((target("avx512f")))
+float ckernels_fma_probe_avx512(const float *values, long iterations) {
+    // The 8x32 tile's instruction mix on L1-resident operands: two loads, eight broadcasts, sixteen FMAs.
+    __m512 c[16];
+    for (int i = 0; i < 16; i++) c[i] = _mm512_setzero_ps();
+    for (long i = 0; i < iterations; i++) {
+        const float *b = values + (i & 3) * 32, *a = values + (i & 7);
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int r = 0; r < 8; r++) {
+            const __m512 ar = _mm512_set1_ps(a[r]);
+            c[2 * r] = _mm512_fmadd_ps(ar, b0, c[2 * r]);
+            c[2 * r + 1] = _mm512_fmadd_ps(ar, b1, c[2 * r + 1]);
+        }
+    }
+    __m512 sum = c[0];
+    for (int i = 1; i < 16; i++) sum = _mm512_add_ps(sum, c[i]);
+    return _mm512_reduce_add_ps(sum);
+}
+
 __attribute__((target("avx2,fma")))
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
                              const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
@@ -138,6 +157,8 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
 #else
 // No x86: the CPU has neither ISA, so these kernels are never called.
 #include <stdlib.h>
+
+float ckernels_fma_probe_avx512(const float *values, long iterations) { abort(); }
 
 int ckernels_cpu_has_avx512f(void) { return 0; }
 int ckernels_cpu_has_avx2_fma(void) { return 0; }

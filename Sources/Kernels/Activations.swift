@@ -85,7 +85,11 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
 
     @inline(__always)
     static func tanh8(_ input: SIMD8<Float>) -> SIMD8<Float> {
-        let x = input.clamped(lowerBound: SIMD8(repeating: -7.998_811_7), upperBound: SIMD8(repeating: 7.998_811_7))
+        // Not `clamped`: its pointwiseMin and pointwiseMax stay calls, two a vector.
+        let bound = SIMD8<Float>(repeating: 7.998_811_7)
+        var x = input
+        x.replace(with: bound, where: x .> bound)
+        x.replace(with: -bound, where: x .< -bound)
         let x2 = x * x
         // p(x) = x·(α1 + α3 x² + ... + α13 x¹²), q(x) = β0 + β2 x² + β4 x⁴ + β6 x⁶, by Horner's rule with FMA.
         func step(_ acc: SIMD8<Float>, _ c: Float) -> SIMD8<Float> { SIMD8(repeating: c).addingProduct(acc, x2) }

@@ -19,9 +19,10 @@ struct GEMMBench: ParsableCommand {
 
     func run() throws {
         warnIfDebugBuild()
-        let peak = measureFMAPeak()
+        let probe = FMAPeak.measure(), peak = probe.gigaflops
         let batch = batchSize ?? model.trainingDefaults.batchSize
-        print("FMA peak, one core (GEMM-style probe): \(format(peak, 1)) GFLOP/s; GEMM kernels: \(KernelISA.active.rawValue)\n")
+        print("FMA peak, one core (\(probe.vectorBits)-bit FMAs, GEMM-style probe): \(format(peak, 1)) GFLOP/s; "
+              + "GEMM kernels: \(KernelISA.active.rawValue)\n")
         print("GEMMs of one \(model.rawValue) training step at batch \(batch), one thread")
         let header = ["GEMM", "form", "m x n x k", "fast GFLOP/s", "% of peak", "reference GFLOP/s", "speed-up"]
         var rows: [[String]] = []

@@ -49,7 +49,7 @@ struct ModelBench: ParsableCommand {
         func lossGradient(_ output: Tensor) -> Tensor {
             defaults.loss.evaluate(output: output, targets: targets, outputActivation: network.outputActivation).gradient
         }
-        let peak = communicator.isRoot ? measureFMAPeak() : 0
+        let peak = communicator.isRoot ? FMAPeak.measure() : nil
 
         // Phase 1: layer by layer (no allreduce, no update), mean seconds per step on each rank.
         var layerSeconds = [Double](repeating: 0, count: 2 * network.layerNames.count)
@@ -77,7 +77,8 @@ struct ModelBench: ParsableCommand {
 
         let report = ModelBenchReport(
             model: model.rawValue, ranks: communicator.size, globalBatch: globalBatch, steps: steps,
-            gradientBytes: 4 * network.store.gradients.count, fmaPeakGigaflops: peak,
+            gradientBytes: 4 * network.store.gradients.count, fmaPeakGigaflops: peak?.gigaflops ?? 0,
+            fmaPeakVectorBits: peak?.vectorBits ?? 0,
             layers: network.layerNames.indices.map { i in
                 let flops = gemmFlops(of: network, layer: i, rows: indices.count)
                 let (forward, backward) = (layerSeconds[i], layerSeconds[network.layerNames.count + i])
@@ -88,7 +89,7 @@ struct ModelBench: ParsableCommand {
             samplesPerSecond: Double(globalBatch * steps) / slowest[0],
             trainingGigaflops: network.layerNames.indices.reduce(0) { $0 + gemmFlops(of: network, layer: $1, rows: 1) }
                 * Double(globalBatch * steps) / slowest[0] / 1e9,
-            machineLimitGigaflops: Double(communicator.size) * peak,
+            machineLimitGigaflops: Double(communicator.size) * (peak?.gigaflops ?? 0),
             isa: KernelISA.active.rawValue,
             stepMilliseconds: 1000 * perRank[0] / Double(steps),
             allreduceMilliseconds: 1000 * perRank[1] / Double(steps),
@@ -129,6 +130,7 @@ struct ModelBenchReport: Encodable {
     /// What each step's allreduce sums.
     let gradientBytes: Int
     let fmaPeakGigaflops: Double
+    let fmaPeakVectorBits: Int
     let layers: [Layer]
     let samplesPerSecond: Double
     /// The GEMM work of the training steps (all ranks) over their time.
@@ -143,7 +145,8 @@ struct ModelBenchReport: Encodable {
     func printTables() {
         print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s"), random data, "
               + "mean of \(steps) steps per rank, averaged over ranks")
-        print("FMA peak, one core (GEMM-style probe): \(format(fmaPeakGigaflops, 1)) GFLOP/s; GEMM kernels: \(isa)\n")
+        print("FMA peak, one core (\(fmaPeakVectorBits)-bit FMAs, GEMM-style probe): \(format(fmaPeakGigaflops, 1)) "
+              + "GFLOP/s; GEMM kernels: \(isa)\n")
         let rows = layers.map { layer in
             [layer.name, layer.outputShape.map(String.init).joined(separator: "x"),
              format(layer.forwardMilliseconds, 3), format(layer.backwardMilliseconds, 3),
