@@ -1,5 +1,6 @@
 // Max pooling over NHWC batches. The fast version walks each window once with the channels innermost
-// (contiguous in NHWC), eight channels at a time in registers; the reference walks one channel at a time.
+// (contiguous in NHWC), eight channels at a time in registers (four when there are fewer than eight); the
+// reference walks one channel at a time.
 // Both record, for every output, the flat input index of its maximum (the first one on ties) for backward.
 // Window positions in the 'same' padding fall outside the input and are skipped, never compared with zero.
 
@@ -14,41 +15,92 @@ public func maxPool(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into out
             for ow in 0..<g.outputWidth {
                 let w0 = max(ow * g.strideWidth - g.padLeft, 0)
                 let w1 = min(ow * g.strideWidth - g.padLeft + g.windowWidth, g.inputWidth)
-                let outIndex = ((n * g.outputHeight + oh) * g.outputWidth + ow) * c
-                let out = output + outIndex
-                let arg = argmax + outIndex
-                let first = ((n * g.inputHeight + h0) * g.inputWidth + w0) * c
-                var ch = 0
-                while ch + 8 <= c {
-                    var best = UnsafeRawPointer(input + first + ch).loadUnaligned(as: SIMD8<Float>.self)
-                    var bestIndex = SIMD8<Int32>(repeating: Int32(first + ch)) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
-                    for ih in h0..<h1 {
-                        for iw in w0..<w1 {
-                            let pixel = ((n * g.inputHeight + ih) * g.inputWidth + iw) * c + ch
-                            let value = UnsafeRawPointer(input + pixel).loadUnaligned(as: SIMD8<Float>.self)
-                            let greater = value .> best
-                            best.replace(with: value, where: greater)
-                            bestIndex.replace(with: SIMD8(repeating: Int32(pixel)) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7),
-                                              where: greater)
-                        }
-                    }
-                    UnsafeMutableRawPointer(out + ch).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(arg + ch).storeBytes(of: bestIndex, as: SIMD8<Int32>.self)
-                    ch += 8
-                }
-                for ch in ch..<c {
-                    var best = input[first + ch], bestIndex = first + ch
-                    for ih in h0..<h1 {
-                        for iw in w0..<w1 {
-                            let pixel = ((n * g.inputHeight + ih) * g.inputWidth + iw) * c + ch
-                            if input[pixel] > best { (best, bestIndex) = (input[pixel], pixel) }
-                        }
-                    }
-                    out[ch] = best
-                    arg[ch] = Int32(bestIndex)
+                let window = PoolWindow(input: input, first: ((n * g.inputHeight + h0) * g.inputWidth + w0) * c,
+                                        rows: h1 - h0, columns: w1 - w0, rowStride: g.inputWidth * c, channels: c)
+                let o = ((n * g.outputHeight + oh) * g.outputWidth + ow) * c
+                // Channel chunks of 8 (or 4 when there are fewer), the last one moved back to end at the last
+                // channel: chunks that overlap compute the same values again.
+                if c >= 8 {
+                    forEachChunk(channels: c, width: 8) { window.maximum8(ofChannels: $0, into: output + o, argmax: argmax + o) }
+                } else if c >= 4 {
+                    forEachChunk(channels: c, width: 4) { window.maximum4(ofChannels: $0, into: output + o, argmax: argmax + o) }
+                } else {
+                    for ch in 0..<c { window.maximum(ofChannel: ch, into: output + o, argmax: argmax + o) }
                 }
             }
         }
+    }
+}
+
+/// Calls `body` with 0, width, 2·width, ... and, if those leave channels over, with channels - width
+/// (channels >= width).
+@inline(__always)
+private func forEachChunk(channels: Int, width: Int, _ body: (Int) -> Void) {
+    var start = 0
+    while true {
+        body(start)
+        if start + width >= channels { return }
+        start = min(start + width, channels - width)
+    }
+}
+
+/// One pooling window of the input: `rows` × `columns` pixels from flat index `first`.
+private struct PoolWindow {
+    let input: UnsafePointer<Float>
+    let first: Int, rows: Int, columns: Int, rowStride: Int, channels: Int
+
+    /// The maximum over the window of channels [ch, ch + 8) and the flat index where each first occurs, in
+    /// row-major window order. Where the maximum sits is tracked as its offset from `first` in float lanes,
+    /// because masks of float comparisons select float lanes without conversion; offsets stay within one
+    /// sample's values, far below 2^24, where floats hold integers exactly (the model checks cap a sample's
+    /// activations). Concrete SIMD types: generic SIMD code compiles to loops over the lanes.
+    @inline(__always)
+    func maximum8(ofChannels ch: Int, into output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        var best = UnsafeRawPointer(input + first + ch).loadUnaligned(as: SIMD8<Float>.self)
+        var bestOffset = SIMD8<Float>()
+        for r in 0..<rows {
+            for w in 0..<columns {
+                let offset = r * rowStride + w * channels
+                let value = UnsafeRawPointer(input + first + offset + ch).loadUnaligned(as: SIMD8<Float>.self)
+                let greater = value .> best
+                best.replace(with: value, where: greater)
+                bestOffset.replace(with: SIMD8(repeating: Float(offset)), where: greater)
+            }
+        }
+        UnsafeMutableRawPointer(output + ch).storeBytes(of: best, as: SIMD8<Float>.self)
+        // Lane by lane: SIMD8<Int32>(_:) of floats is a generic conversion loop.
+        for lane in 0..<8 { argmax[ch + lane] = Int32(bestOffset[lane]) + Int32(first + ch + lane) }
+    }
+
+    /// `maximum8` for four channels.
+    @inline(__always)
+    func maximum4(ofChannels ch: Int, into output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        var best = UnsafeRawPointer(input + first + ch).loadUnaligned(as: SIMD4<Float>.self)
+        var bestOffset = SIMD4<Float>()
+        for r in 0..<rows {
+            for w in 0..<columns {
+                let offset = r * rowStride + w * channels
+                let value = UnsafeRawPointer(input + first + offset + ch).loadUnaligned(as: SIMD4<Float>.self)
+                let greater = value .> best
+                best.replace(with: value, where: greater)
+                bestOffset.replace(with: SIMD4(repeating: Float(offset)), where: greater)
+            }
+        }
+        UnsafeMutableRawPointer(output + ch).storeBytes(of: best, as: SIMD4<Float>.self)
+        for lane in 0..<4 { argmax[ch + lane] = Int32(bestOffset[lane]) + Int32(first + ch + lane) }
+    }
+
+    /// The same for one channel.
+    @inline(__always)
+    func maximum(ofChannel ch: Int, into output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        var best = input[first + ch], bestOffset = 0
+        for r in 0..<rows {
+            for w in 0..<columns where input[first + r * rowStride + w * channels + ch] > best {
+                (best, bestOffset) = (input[first + r * rowStride + w * channels + ch], r * rowStride + w * channels)
+            }
+        }
+        output[ch] = best
+        argmax[ch] = Int32(first + bestOffset + ch)
     }
 }
 
@@ -84,60 +136,10 @@ public func maxPoolReference(_ input: UnsafePointer<Float>, _ g: WindowGeometry,
 }
 
 /// In the forward pass this was: output[o] = input[argmax[o]]; so now: dInput[argmax[o]] += dOutput[o], and
-/// zero where no output took its value. Every dInput value is written.
+/// zero where no output took its value. Every dInput value is written. Clearing and then scattering measured
+/// faster than writing each input value once from its window, for 2x2 pools of 6 to 64 channels.
 public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, _ g: WindowGeometry,
                             into dInput: UnsafeMutablePointer<Float>) {
-    let inputCount = g.batch * g.inputSize
-    guard g.strideHeight == g.windowHeight, g.strideWidth == g.windowWidth else {
-        // Windows that overlap or leave gaps: clear, then add each output's gradient onto its maximum.
-        dInput.update(repeating: 0, count: inputCount)
-        for o in 0..<g.outputPixels * g.channels { dInput[Int(argmax[o])] += dOutput[o] }
-        return
-    }
-    // Windows that tile the input: each input value lies in at most one window, so one pass writes it, the
-    // output's gradient where it was the maximum and zero elsewhere, eight channels at a time.
-    let c = g.channels, lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-    for n in 0..<g.batch {
-        for oh in 0..<g.outputHeight {
-            let h0 = max(oh * g.strideHeight - g.padTop, 0)
-            let h1 = min(oh * g.strideHeight - g.padTop + g.windowHeight, g.inputHeight)
-            for ow in 0..<g.outputWidth {
-                let w0 = max(ow * g.strideWidth - g.padLeft, 0)
-                let w1 = min(ow * g.strideWidth - g.padLeft + g.windowWidth, g.inputWidth)
-                let o = ((n * g.outputHeight + oh) * g.outputWidth + ow) * c
-                for ih in h0..<h1 {
-                    for iw in w0..<w1 {
-                        let pixel = ((n * g.inputHeight + ih) * g.inputWidth + iw) * c
-                        var ch = 0
-                        while ch + 8 <= c {
-                            // All ones where this value was not the maximum: integer ops, because `.==` on
-                            // SIMD8<Int32> compiles to a scalar loop.
-                            let difference = UnsafeRawPointer(argmax + o + ch).loadUnaligned(as: SIMD8<Int32>.self)
-                                ^ (SIMD8(repeating: Int32(pixel + ch)) &+ lanes)
-                            let notMaximum = SIMD8<UInt32>(truncatingIfNeeded: (difference | (0 &- difference)) &>> 31)
-                            let gradient = UnsafeRawPointer(dOutput + o + ch).loadUnaligned(as: SIMD8<UInt32>.self)
-                            UnsafeMutableRawPointer(dInput + pixel + ch).storeBytes(of: gradient & ~notMaximum,
-                                                                                    as: SIMD8<UInt32>.self)
-                            ch += 8
-                        }
-                        for ch in ch..<c {
-                            dInput[pixel + ch] = argmax[o + ch] == Int32(pixel + ch) ? dOutput[o + ch] : 0
-                        }
-                    }
-                }
-            }
-        }
-        // Rows and columns past the last window (an odd size under 'valid') took no part.
-        let coveredHeight = min(g.outputHeight * g.strideHeight - g.padTop, g.inputHeight)
-        let coveredWidth = min(g.outputWidth * g.strideWidth - g.padLeft, g.inputWidth)
-        let image = dInput + n * g.inputSize
-        for ih in 0..<g.inputHeight {
-            let row = image + ih * g.inputWidth * c
-            if ih >= coveredHeight {
-                row.update(repeating: 0, count: g.inputWidth * c)
-            } else if coveredWidth < g.inputWidth {
-                (row + coveredWidth * c).update(repeating: 0, count: (g.inputWidth - coveredWidth) * c)
-            }
-        }
-    }
+    dInput.update(repeating: 0, count: g.batch * g.inputSize)
+    for o in 0..<g.outputPixels * g.channels { dInput[Int(argmax[o])] += dOutput[o] }
 }
