@@ -156,9 +156,8 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
 
 #else
 // No x86: the CPU has neither ISA, so these kernels are never called.
-#include <stdlib.h>
 
-float ckernels_fma_probe_avx512(const float *values, long iterations) { abort(); }
+float ckernels_fma_probe_avx512(const float *values, long iterations) { __builtin_trap(); }
 
 int ckernels_cpu_has_avx512f(void) { return 0; }
 int ckernels_cpu_has_avx2_fma(void) { return 0; }
@@ -166,12 +165,12 @@ int ckernels_cpu_has_avx2_fma(void) { return 0; }
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                                int columns, bool accumulate) {
-    abort();
+    __builtin_trap();
 }
 
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
                              const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                              int columns, bool accumulate) {
-    abort();
+    __builtin_trap();
 }
 #endif
