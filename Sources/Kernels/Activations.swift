@@ -139,11 +139,22 @@ public func addBiasAndActivate(_ z: UnsafeMutablePointer<Float>, bias: UnsafePoi
     }
 }
 
-/// db[c] += Σ_r dz[r, c]: the bias gradient, a column sum.
+/// db[c] += Σ_r dz[r, c]: the bias gradient, a column sum. Rows go in groups of lcm(columns, 8) values, which
+/// are whole SIMD8 vectors whatever the width (6 columns: 4 rows, 3 vectors), summed into as many partial sums
+/// that fold into db at the end; one row at a time would leave a narrow layer's columns to scalar code.
 public func addColumnSums(of dz: UnsafePointer<Float>, rows: Int, columns: Int,
                           into db: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let row = dz + r * columns
-        for c in 0..<columns { db[c] += row[c] }
+    let group = columns / gcd(columns, 8) * 8, rowsPerGroup = group / columns
+    let groups = group <= 512 ? rows / rowsPerGroup : 0
+    if groups > 0 {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: group) { buffer in
+            let partial = buffer.baseAddress!
+            partial.initialize(repeating: 0, count: group)
+            for start in 0..<groups { add(dz + start * group, to: partial, count: group) }
+            for k in 0..<group { db[k % columns] += partial[k] }
+        }
     }
+    for r in groups * rowsPerGroup..<rows { add(dz + r * columns, to: db, count: columns) }
 }
+
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }

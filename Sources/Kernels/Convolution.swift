@@ -116,10 +116,14 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                        depths: firstRow * run, depthCount: kernelRows * run, into: packed.values)
             for ic in stride(from: 0, to: g.outputPixels, by: MC) {
                 let mc = min(MC, g.outputPixels - ic)
+                // Output pixel ic's place, then one pixel a row: counting is cheaper than dividing for each.
+                let (sample, pixel) = ic.quotientAndRemainder(dividingBy: pixelsPerImage)
+                var n = sample, (oh, ow) = pixel.quotientAndRemainder(dividingBy: g.outputWidth)
                 for i in 0..<mc {
-                    let (n, pixel) = (ic + i).quotientAndRemainder(dividingBy: pixelsPerImage)
-                    let (oh, ow) = pixel.quotientAndRemainder(dividingBy: g.outputWidth)
                     rows[i] = image.start(sample: n, row: oh * g.strideHeight + firstRow, column: ow * g.strideWidth)
+                    ow += 1
+                    if ow == g.outputWidth { (ow, oh) = (0, oh + 1) }
+                    if oh == g.outputHeight { (oh, n) = (0, n + 1) }
                 }
                 multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
                                  segments: kernelRows, segmentLength: run, panels: packed.values, columns: filters,

@@ -26,4 +26,21 @@ final class ActivationKernelTests: XCTestCase {
         XCTAssertEqual(tanhOf(1e-8), 1e-8, "tanh x = x near 0")
         print("tanh: largest difference from tanhf \(worst.error) at x = \(worst.at)")
     }
+
+    func testColumnSumsOfEveryWidth() {
+        // Widths whose row groups are 8 values (1, 8), 24 (3, 6), 40 (10), 64, and past the 512-value group
+        // (130: one row at a time); row counts that leave a partial group.
+        for columns in [1, 3, 6, 8, 10, 16, 64, 130] {
+            for rows in [0, 1, 3, 5, 37] {
+                let dz = randomScalars(rows * columns, seed: UInt64(columns * 100 + rows))
+                let start = randomScalars(columns, seed: 7)
+                var sums = start
+                sums.withUnsafeMutableBufferPointer { addColumnSums(of: dz, rows: rows, columns: columns, into: $0.baseAddress!) }
+                let expected = (0..<columns).map { c in
+                    Float((0..<rows).reduce(Double(start[c])) { $0 + Double(dz[$1 * columns + c]) })
+                }
+                assertClose(sums, expected, atol: 1e-5, "\(rows) rows of \(columns) columns")
+            }
+        }
+    }
 }

@@ -31,10 +31,10 @@ public struct Adam: Optimizer {
         let (b1, b2, eps) = (beta1, beta2, epsilon)
         slots.withUnsafeMutableBufferPointer { state in
             let m = state.baseAddress!, v = m + count
-            for i in 0..<count {
-                m[i] += (g[i] - m[i]) * (1 - b1)
-                v[i] += (g[i] * g[i] - v[i]) * (1 - b2)
-                w[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
+            forEachChunkOf8(count: count, weights: w, gradients: g, slot: m, slot: v) { w, g, m, v in
+                m += (g - m) * (1 - b1)
+                v += (g * g - v) * (1 - b2)
+                w -= alpha * m / (v.squareRoot() + eps)
             }
         }
     }

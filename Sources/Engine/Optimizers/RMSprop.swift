@@ -23,15 +23,15 @@ public struct RMSprop: Optimizer {
         slots.withUnsafeMutableBufferPointer { state in
             let v = state.baseAddress!, mom = v + count
             if mu > 0 {
-                for i in 0..<count {
-                    v[i] = rho * v[i] + (1 - rho) * g[i] * g[i]
-                    mom[i] = mu * mom[i] + lr * g[i] / (v[i] + eps).squareRoot()
-                    w[i] -= mom[i]
+                forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: mom) { w, g, v, mom in
+                    v = rho * v + (1 - rho) * g * g
+                    mom = mu * mom + lr * g / (v + eps).squareRoot()
+                    w -= mom
                 }
             } else {
-                for i in 0..<count {
-                    v[i] = rho * v[i] + (1 - rho) * g[i] * g[i]
-                    w[i] -= lr * g[i] / (v[i] + eps).squareRoot()
+                forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: w) { w, g, v, _ in
+                    v = rho * v + (1 - rho) * g * g
+                    w -= lr * g / (v + eps).squareRoot()
                 }
             }
         }
