@@ -1,0 +1,58 @@
+import Engine
+import XCTest
+
+/// The vectorized optimizer updates against their formulas written one scalar at a time, bit for bit, on a
+/// count that leaves a partial chunk of eight.
+final class OptimizerTests: XCTestCase {
+    let count = 21
+
+    func run<O: Optimizer>(_ optimizer: inout O, steps: Int) -> [Float] {
+        var w = randomScalars(count, seed: 1)
+        optimizer.slots = [Float](repeating: 0, count: optimizer.slotNames.count * count)
+        for step in 0..<steps {
+            let g = randomScalars(count, seed: 10 + UInt64(step))
+            optimizer.iterations += 1
+            w.withUnsafeMutableBufferPointer { optimizer.apply(parameters: $0.baseAddress!, gradients: g, count: count) }
+        }
+        return w
+    }
+
+    func testAdamMatchesItsFormula() {
+        var adam = Adam(learningRate: 0.01)
+        let fast = run(&adam, steps: 3)
+        var w = randomScalars(count, seed: 1), m = [Float](repeating: 0, count: count), v = m
+        for step in 0..<3 {
+            let g = randomScalars(count, seed: 10 + UInt64(step)), t = Float(step + 1)
+            let alpha = Float(0.01) * (1 - powf(0.999, t)).squareRoot() / (1 - powf(0.9, t))
+            for i in 0..<count {
+                m[i] += (g[i] - m[i]) * (1 - 0.9)
+                v[i] += (g[i] * g[i] - v[i]) * (1 - 0.999)
+                w[i] -= alpha * m[i] / (v[i].squareRoot() + 1e-7)
+            }
+        }
+        XCTAssertEqual(fast, w)
+        XCTAssertEqual(Array(adam.slots), m + v)
+    }
+
+    func testRMSpropMatchesItsFormulaWithAndWithoutMomentum() {
+        for momentum: Float in [0, 0.5] {
+            var rmsprop = RMSprop(learningRate: 0.01, momentum: momentum)
+            let fast = run(&rmsprop, steps: 3)
+            var w = randomScalars(count, seed: 1), v = [Float](repeating: 0, count: count), mom = v
+            for step in 0..<3 {
+                let g = randomScalars(count, seed: 10 + UInt64(step))
+                for i in 0..<count {
+                    v[i] = 0.9 * v[i] + (1 - 0.9) * g[i] * g[i]
+                    if momentum > 0 {
+                        mom[i] = momentum * mom[i] + 0.01 * g[i] / (v[i] + 1e-7).squareRoot()
+                        w[i] -= mom[i]
+                    } else {
+                        w[i] -= 0.01 * g[i] / (v[i] + 1e-7).squareRoot()
+                    }
+                }
+            }
+            XCTAssertEqual(fast, w, "momentum \(momentum)")
+            XCTAssertEqual(Array(rmsprop.slots), momentum > 0 ? v + mom : v, "momentum \(momentum)")
+        }
+    }
+}
