@@ -33,8 +33,9 @@ public struct MemoryBudget: Sendable {
     /// Parameter values, their gradients and non-trainable state (BatchNormalization's moving statistics).
     public let modelBytes: Int
     public let optimizerBytes: Int
-    /// One local batch's forward pass as kept for backward: every layer's output, and each convolution's im2col
-    /// columns for the slice of samples it works on at a time.
+    /// One pass of samples as kept for backward (the local batch, or `Sequential.samplesPerPass` of it): every
+    /// layer's output, and the im2col columns of each input gradient a convolution computes (all but the first
+    /// layer with weights) for the slice of samples it works on at a time.
     public let activationBytes: Int
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
@@ -44,17 +45,17 @@ public struct MemoryBudget: Sendable {
         let store = model.store
         modelBytes = 4 * (store.values.count + store.gradients.count + store.state.count)
         optimizerBytes = 4 * optimizerSlots * store.values.count
+        let pass = min(localBatch, model.samplesPerPass ?? localBatch)
         var floats = 0, columns = 0
         for (i, shape) in model.outputShapes.enumerated() {
             floats += shape.reduce(1, *)
             // A kernel over an image output is a convolution: one patch row per output position.
-            if shape.count == 3, let gemm = model.gemmShape(ofLayer: i) {
+            if shape.count == 3, i > model.firstLayerWithWeights, let gemm = model.gemmShape(ofLayer: i) {
                 let columnsPerSample = gemm.positions * gemm.depth
-                columns += columnsPerSample
-                    * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: localBatch)
+                columns += columnsPerSample * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: pass)
             }
         }
-        activationBytes = 4 * (floats * localBatch + columns)
+        activationBytes = 4 * (floats * pass + columns)
     }
 }
 

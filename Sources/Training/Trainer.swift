@@ -200,18 +200,22 @@ public final class Trainer {
         let computeStart = Date()
         model.store.zeroGradients()
         var metrics = [0.0, 0.0, 0.0]
-        if !indices.isEmpty {
-            let (x, labels) = data.batch(indices)
+        // A few samples a pass, each pass's layer outputs still in cache when backward reads them.
+        let perPass = model.samplesPerPass ?? max(indices.count, 1)
+        for first in stride(from: indices.startIndex, to: indices.endIndex, by: perPass) {
+            let pass = indices[first..<min(first + perPass, indices.endIndex)]
+            let (x, labels) = data.batch(pass)
             let output = model.forward(x, training: true)
             var (loss, gradient) = configuration.loss.evaluate(
                 output: output, targets: Trainer.targets(labels, classes: output.sampleSize, loss: configuration.loss),
                 outputActivation: model.outputActivation)
-            // The loss is the mean over this rank's samples; the step wants the mean over the global batch.
-            let share = Float(indices.count) / Float(globalCount)
+            // The loss is the mean over the pass's samples; the step wants the mean over the global batch.
+            let share = Float(pass.count) / Float(globalCount)
             for i in gradient.scalars.indices { gradient.scalars[i] *= share }
             model.backward(gradient, inputGradient: false)
-            metrics = [Double(loss) * Double(indices.count), Double(correctPredictions(output: output, labels: labels)),
-                       Double(indices.count)]
+            metrics[0] += Double(loss) * Double(pass.count)
+            metrics[1] += Double(correctPredictions(output: output, labels: labels))
+            metrics[2] += Double(pass.count)
         }
         let communicationStart = Date()
         timer.compute += communicationStart.timeIntervalSince(computeStart)

@@ -355,7 +355,7 @@ struct Fit: ParsableCommand {
         let startupMiB = startup?.bytes.mebibytes
         console?.note("Memory per rank: resident at the end \(resident.bytes.mebibytes) MiB (peak \(resident.peakBytes.mebibytes)); "
                       + "training holds \(budget.totalBytes.mebibytes) MiB (dataset \(budget.datasetBytes.mebibytes), "
-                      + "model \(budget.modelBytes.mebibytes), optimizer \(budget.optimizerBytes.mebibytes), one batch's "
+                      + "model \(budget.modelBytes.mebibytes), optimizer \(budget.optimizerBytes.mebibytes), one pass's "
                       + "activations \(budget.activationBytes.mebibytes))"
                       + (startupMiB.map { "; \($0) MiB before loading data (runtime, MPI)" } ?? ""))
         var fields: [String: Any] = [

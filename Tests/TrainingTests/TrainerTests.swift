@@ -35,6 +35,36 @@ final class TrainerTests: XCTestCase {
                        communicator: communicator ?? FakeCommunicator(size: size))
     }
 
+    func testPassesOfAFewSamplesAddUpToTheWholeBatchGradient() throws {
+        // convnet goes 6 samples a pass: 20 samples are passes of 6, 6, 6 and 2. With SGD at lr 1 and no
+        // allreduce, the step moves the weights by exactly its gradient.
+        let trained = try Preset.convnet.makeModel(), byHand = try Preset.convnet.makeModel()
+        XCTAssertEqual(trained.samplesPerPass, 6)
+        XCTAssertNil(try Preset.cnnBN.makeModel().samplesPerPass, "BatchNormalization needs the whole batch")
+        var rng = SplitMix64(seed: 3)
+        let data = Dataset(images: (0..<20 * 784).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                           labels: (0..<20).map { _ in UInt8(rng.next() % 10) }, rows: 28, columns: 28)
+        let start = Array(trained.store.values)
+        let configuration = TrainingConfiguration(epochs: 1, batchSize: 20, optimizer: OptimizerSpec(.sgd, learningRate: 1),
+                                                  loss: .sparseCategoricalCrossentropy)
+        let trainer = Trainer(model: trained, configuration: configuration, communicator: FakeCommunicator(size: 1))
+        var timer = IntervalTimer()
+        _ = trainer.trainStep(Array(0..<20)[...], of: data, globalCount: 20, timer: &timer)
+        let stepped = zip(start, trained.store.values).map { $0 - $1 }
+
+        byHand.store.zeroGradients()
+        let (x, labels) = data.batch(Array(0..<20)[...])
+        let output = byHand.forward(x, training: true)
+        let gradient = Loss.sparseCategoricalCrossentropy.evaluate(
+            output: output, targets: Trainer.targets(labels, classes: 10, loss: .sparseCategoricalCrossentropy),
+            outputActivation: byHand.outputActivation).gradient
+        byHand.backward(gradient, inputGradient: false)
+        let whole = Array(byHand.store.gradients)
+        let scale = whole.map(abs).max()!
+        let worst = zip(stepped, whole).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst / scale, 1e-5, "passes and the whole batch differ by \(worst) (largest gradient \(scale))")
+    }
+
     func testLearningRateScalingAndWarmup() throws {
         // Horovod's recipe on 4 ranks: lr x 4, warmed up from lr x 4 / 4 over 2 epochs.
         let scaled = try trainer(size: 4, scale: true, warmup: 2)
@@ -116,13 +146,20 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(budget.datasetBytes, 2 * 5 * 785)
         XCTAssertEqual(budget.modelBytes, 4 * 2 * 27_090, "values and gradients")
         XCTAssertEqual(budget.optimizerBytes, 4 * 2 * 27_090, "two slots, as Adam's m and v")
-        // Per sample: conv output 2704 + its columns 676 x 9 + flatten 2704 + dense 10.
-        XCTAssertEqual(budget.activationBytes, 4 * 3 * (2704 + 676 * 9 + 2704 + 10))
+        // Per sample: conv output 2704 + flatten 2704 + dense 10; the first convolution computes no input
+        // gradient, so it holds no columns.
+        XCTAssertEqual(budget.activationBytes, 4 * 3 * (2704 + 2704 + 10))
         XCTAssertEqual(budget.totalBytes,
                        budget.datasetBytes + budget.modelBytes + budget.optimizerBytes + budget.activationBytes)
-        // 200 samples: the columns are held for one slice, 86 samples of 24,336 bytes (2 MiB).
+        // 200 samples go 48 at a time (512 KiB of the largest output, 10,816 bytes a sample).
+        XCTAssertEqual(model.samplesPerPass, 48)
         let large = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data], localBatch: 200)
-        XCTAssertEqual(large.activationBytes, 4 * (200 * (2704 + 2704 + 10) + 86 * 676 * 9))
+        XCTAssertEqual(large.activationBytes, 4 * 48 * (2704 + 2704 + 10))
+        // A second convolution's input gradient holds columns: 24x24 positions x 36 values a sample.
+        let deeper = try Sequential([.conv2D(4, kernelSize: 3), .conv2D(4, kernelSize: 3), .flatten, .dense(10)],
+                                    inputShape: [28, 28, 1])
+        let deep = MemoryBudget(model: deeper, optimizerSlots: 2, datasets: [data], localBatch: 3)
+        XCTAssertEqual(deep.activationBytes, 4 * 3 * (2704 + 2304 + 2304 + 10 + 576 * 36))
     }
 
     func testResidentMemoryReadsThisProcess() throws {
