@@ -154,6 +154,38 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
     }
 }
 
+__attribute__((target("avx2,fma")))
+void ckernels_tile_8x8_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
+                            const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
+                            int columns, bool accumulate) {
+    // Eight rows of eight columns from the first half of each 16-wide panel row: for a narrow C (6 filters)
+    // twice the useful lanes of a 16-wide tile. Eight row pointers fit the registers; sixteen spill.
+    const float *r[8];
+    for (int i = 0; i < 8; i++) r[i] = rows[i < row_count ? i : row_count - 1];
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    const float *bp = b;
+    for (long s = 0; s < segments; s++) {
+        const long start = segment_starts[s];
+        const float *a0 = r[0] + start, *a1 = r[1] + start, *a2 = r[2] + start, *a3 = r[3] + start;
+        const float *a4 = r[4] + start, *a5 = r[5] + start, *a6 = r[6] + start, *a7 = r[7] + start;
+        for (long p = 0; p < segment_length; p++) {
+            const __m256 bv = _mm256_loadu_ps(bp);
+#define ROW(ci, ai) ci = _mm256_fmadd_ps(_mm256_broadcast_ss(ai), bv, ci); ai += depth_stride;
+            ROW(c0, a0) ROW(c1, a1) ROW(c2, a2) ROW(c3, a3) ROW(c4, a4) ROW(c5, a5) ROW(c6, a6) ROW(c7, a7)
+#undef ROW
+            bp += 16;
+        }
+    }
+    float tile[8][8];
+    _mm256_storeu_ps(tile[0], c0); _mm256_storeu_ps(tile[1], c1); _mm256_storeu_ps(tile[2], c2);
+    _mm256_storeu_ps(tile[3], c3); _mm256_storeu_ps(tile[4], c4); _mm256_storeu_ps(tile[5], c5);
+    _mm256_storeu_ps(tile[6], c6); _mm256_storeu_ps(tile[7], c7);
+    for (int i = 0; i < row_count; i++) {
+        float *target = c + i * ldc;
+        for (int j = 0; j < columns; j++) target[j] = accumulate ? target[j] + tile[i][j] : tile[i][j];
+    }
+}
+
 #else
 // No x86: the CPU has neither ISA, so these kernels are never called.
 
@@ -165,6 +197,12 @@ int ckernels_cpu_has_avx2_fma(void) { return 0; }
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
                                const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
                                int columns, bool accumulate) {
+    __builtin_trap();
+}
+
+void ckernels_tile_8x8_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
+                            const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
+                            int columns, bool accumulate) {
     __builtin_trap();
 }
 

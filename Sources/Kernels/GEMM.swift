@@ -106,13 +106,18 @@ func multiplyRowBlock(
     segments: Int, segmentLength: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>,
     ldc: Int, accumulate: Bool
 ) {
-    let isa = KernelISA.active, tileRows = isa.tileRows, tileColumns = isa.tileColumns
+    // A C of 8 columns or fewer (a first layer's 6 filters) takes an 8x8 tile on x86: twice the useful lanes.
+    let isa = KernelISA.active, narrow = isa != .portable && columns <= 8
+    let tileRows = narrow ? 8 : isa.tileRows, tileColumns = isa.tileColumns
     let depth = segments * segmentLength
     for jr in stride(from: 0, to: columns, by: tileColumns) {
         let panel = panels + jr * depth, width = Int32(min(tileColumns, columns - jr))
         for ir in stride(from: 0, to: rowCount, by: tileRows) {
             let height = min(tileRows, rowCount - ir), tile = c + ir * ldc + jr
             switch isa {
+            case _ where narrow:
+                ckernels_tile_8x8_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts,
+                                       segmentLength, panel, tile, ldc, width, accumulate)
             case .avx512:
                 ckernels_tile_8x32_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
                                           segmentLength, panel, tile, ldc, width, accumulate)

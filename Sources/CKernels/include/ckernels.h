@@ -27,6 +27,12 @@ void ckernels_tile_8x32_avx512(const float *_Nonnull const *_Nonnull rows, int r
                                long segments, const long *segment_starts, long segment_length, const float *b,
                                float *c, long ldc, int columns, bool accumulate);
 
+/// The tile above for row_count <= 8, columns <= 8, with eight 256-bit accumulators, reading the first 8 of each
+/// panel row's 16 values: for a narrow C. Needs AVX2 and FMA.
+void ckernels_tile_8x8_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
+                            long segments, const long *segment_starts, long segment_length, const float *b,
+                            float *c, long ldc, int columns, bool accumulate);
+
 /// Runs `iterations` steps of the 8x32 kernel's loop on 128 values of L1 (8 x 16 FMAs a step), for the FMA
 /// peak. Needs AVX-512F.
 float ckernels_fma_probe_avx512(const float *values, long iterations);
