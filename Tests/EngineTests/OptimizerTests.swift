@@ -55,4 +55,25 @@ final class OptimizerTests: XCTestCase {
             XCTAssertEqual(Array(rmsprop.slots), momentum > 0 ? v + mom : v, "momentum \(momentum)")
         }
     }
+
+    func testSGDMatchesItsFormulaPlainWithMomentumAndNesterov() {
+        for (momentum, nesterov): (Float, Bool) in [(0, false), (0.9, false), (0.9, true)] {
+            var sgd = SGD(learningRate: 0.1, momentum: momentum, nesterov: nesterov)
+            let fast = run(&sgd, steps: 3)
+            var w = randomScalars(count, seed: 1), v = [Float](repeating: 0, count: count)
+            for step in 0..<3 {
+                let g = randomScalars(count, seed: 10 + UInt64(step))
+                for i in 0..<count {
+                    if momentum > 0 {
+                        v[i] = momentum * v[i] - 0.1 * g[i]
+                        w[i] += nesterov ? momentum * v[i] - 0.1 * g[i] : v[i]
+                    } else {
+                        w[i] = w[i].addingProduct(-0.1, g[i])
+                    }
+                }
+            }
+            XCTAssertEqual(fast, w, "momentum \(momentum), nesterov \(nesterov)")
+            if momentum > 0 { XCTAssertEqual(Array(sgd.slots), v) }
+        }
+    }
 }

@@ -19,13 +19,16 @@ public struct SGD: Optimizer {
                                count: Int) {
         let lr = learningRate, mu = momentum, nesterov = nesterov
         guard mu > 0 else {
-            for i in 0..<count { w[i] = w[i].addingProduct(-lr, g[i]) }
+            forEachChunkOf8(count: count, weights: w, gradients: g, slot: w, slot: w) { w, g, _, _ in
+                w = w.addingProduct(-lr, g)
+            }
             return
         }
-        slots.withUnsafeMutableBufferPointer { v in
-            for i in 0..<count {
-                v[i] = mu * v[i] - lr * g[i]
-                w[i] += nesterov ? mu * v[i] - lr * g[i] : v[i]
+        slots.withUnsafeMutableBufferPointer { state in
+            let v = state.baseAddress!
+            forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: w) { w, g, v, _ in
+                v = mu * v - lr * g
+                w += nesterov ? mu * v - lr * g : v
             }
         }
     }
