@@ -27,9 +27,9 @@ public func windowOutput(input: Int, window: Int, stride: Int, padding: Padding)
 /// Where every window of a 2-D sliding operation (convolution or pooling) falls on an NHWC input.
 public struct WindowGeometry: Equatable, Sendable {
     public private(set) var batch: Int
-    public let inputHeight: Int, inputWidth: Int, channels: Int
+    public private(set) var inputHeight: Int, inputWidth: Int, channels: Int
     public let windowHeight: Int, windowWidth: Int, strideHeight: Int, strideWidth: Int
-    public let outputHeight: Int, outputWidth: Int, padTop: Int, padLeft: Int
+    public private(set) var outputHeight: Int, outputWidth: Int, padTop: Int, padLeft: Int
 
     public init(batch: Int, inputHeight: Int, inputWidth: Int, channels: Int, windowHeight: Int, windowWidth: Int,
                 strideHeight: Int, strideWidth: Int, padding: Padding) {
@@ -241,6 +241,33 @@ public func col2im(_ dCol: UnsafePointer<Float>, _ g: WindowGeometry, into dInpu
                     source += run
                 }
             }
+        }
+    }
+}
+
+extension WindowGeometry {
+    /// The input gradient of a stride-1 convolution is itself one: dx[ih, iw, c] = Σ_{kh, kw, o}
+    /// dy[ih + padTop - kh, iw + padLeft - kw, o] · kernel[kh, kw, c, o], windows over dy with KH-1-padTop rows of
+    /// padding before, the kernel turned half a circle with its channels swapped (`turnedKernel`). These are its
+    /// windows: over an input of the output's size and `filters` channels, giving an output of the input's size.
+    public func inputGradientWindows(filters: Int) -> WindowGeometry {
+        precondition(strideHeight == 1 && strideWidth == 1, "inputGradientWindows: stride 1 only")
+        var windows = self
+        (windows.inputHeight, windows.inputWidth, windows.channels) = (outputHeight, outputWidth, filters)
+        (windows.outputHeight, windows.outputWidth) = (inputHeight, inputWidth)
+        (windows.padTop, windows.padLeft) = (windowHeight - 1 - padTop, windowWidth - 1 - padLeft)
+        return windows
+    }
+}
+
+/// kernel [KH, KW, C, O] turned for `inputGradientWindows(filters:)`: turned[KH-1-kh, KW-1-kw, o, c] = kernel[kh, kw, c, o].
+public func turnedKernel(_ kernel: UnsafePointer<Float>, _ g: WindowGeometry, filters: Int,
+                         into turned: UnsafeMutablePointer<Float>) {
+    let c = g.channels, taps = g.windowHeight * g.windowWidth
+    for tap in 0..<taps {
+        let source = kernel + tap * c * filters, target = turned + (taps - 1 - tap) * filters * c
+        for ch in 0..<c {
+            for o in 0..<filters { target[o * c + ch] = source[ch * filters + o] }
         }
     }
 }

@@ -137,6 +137,45 @@ final class ConvolutionKernelTests: XCTestCase {
         }
     }
 
+    func testInputGradientAsAConvolutionEqualsCol2imOfItsColumns() {
+        // Stride 1, 'same' (odd and even kernels, whose padding is uneven) and 'valid'.
+        let strideOne = [
+            Case(n: 2, h: 14, w: 14, c: 6, kh: 5, kw: 5, sh: 1, sw: 1, padding: .same),  // lenet5's conv2d_1
+            Case(n: 1, h: 7, w: 9, c: 3, kh: 4, kw: 4, sh: 1, sw: 1, padding: .same),
+            Case(n: 2, h: 6, w: 5, c: 1, kh: 3, kw: 2, sh: 1, sw: 1, padding: .same),
+            Case(n: 1, h: 9, w: 8, c: 5, kh: 3, kw: 3, sh: 1, sw: 1, padding: .valid),
+        ]
+        for (index, testCase) in strideOne.enumerated() {
+            let g = geometry(testCase)
+            for filters in [1, 5, 16] {
+                let kernel = randomScalars(g.patchSize * filters, seed: 600 + UInt64(index))
+                let outputGradient = randomScalars(g.outputPixels * filters, seed: 700 + UInt64(index))
+                // dx = col2im(dz · Wᵀ) by the reference GEMM.
+                var columns = [Float](repeating: 0, count: g.outputPixels * g.patchSize)
+                columns.withUnsafeMutableBufferPointer {
+                    sgemmReference(transposeA: false, transposeB: true, m: g.outputPixels, n: g.patchSize, k: filters,
+                                   a: outputGradient, lda: filters, b: kernel, ldb: filters, c: $0.baseAddress!,
+                                   ldc: g.patchSize, accumulate: false)
+                }
+                var expected = [Float](repeating: 0, count: g.batch * g.inputSize)
+                expected.withUnsafeMutableBufferPointer { col2im(columns, g, into: $0.baseAddress!) }
+                var turned = [Float](repeating: 0, count: kernel.count)
+                turned.withUnsafeMutableBufferPointer { turnedKernel(kernel, g, filters: filters, into: $0.baseAddress!) }
+                let results = onEveryKernelISA {
+                    var inputGradient = [Float](repeating: .nan, count: expected.count)
+                    inputGradient.withUnsafeMutableBufferPointer {
+                        convolve(outputGradient, g.inputGradientWindows(filters: filters), kernel: turned,
+                                 filters: g.channels, into: $0.baseAddress!)
+                    }
+                    return inputGradient
+                }
+                for (isa, inputGradient) in results {
+                    assertClose(inputGradient, expected, atol: 2e-5, "case \(index), \(filters) filters, \(isa)")
+                }
+            }
+        }
+    }
+
     func testCol2imIsTheAdjointOfIm2col() {
         // <im2col(x), y> = <x, col2im(y)> for all x, y: the backward pass is the transpose of the forward pass.
         for (index, testCase) in Self.cases.enumerated() {

@@ -19,6 +19,7 @@ public struct Conv2D: Layer {
     // Buffers kept from step to step, reallocated only when the batch size changes.
     private var dz: [Float] = []
     private var dColumns: [Float] = []
+    private var turned: [Float] = []
     private var input = Tensor(zeros: [0])
     private var output = Tensor(zeros: [0])
     private var geometry: WindowGeometry?
@@ -102,12 +103,17 @@ public struct Conv2D: Layer {
     public mutating func backward(_ dy: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
         guard let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         // In the forward pass this was: z = col·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
-        // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol), slice by slice of samples.
+        // dW += colᵀ·dz, db += Σ_rows dz, dcol = dz·Wᵀ, and dx = col2im(dcol), slice by slice of samples. Under
+        // 'same' padding at stride 1, dx is rather the convolution of dz by the turned kernel: as many
+        // multiplications as dz·Wᵀ, without the column matrix and col2im.
+        let gradientByConvolution = strides == (1, 1) && g.outputHeight * g.outputWidth >= g.inputHeight * g.inputWidth
         let slice = samplesPerSlice(g)
         let pixelsPerSample = g.withBatch(1).outputPixels
         resize(&dz, to: g.outputPixels * filters)
-        resize(&dColumns, to: inputGradient ? g.withBatch(slice).outputPixels * g.patchSize : 0)
-        var dx = Tensor(zeros: inputGradient ? [g.batch] + inputShape : [0])
+        resize(&dColumns, to: inputGradient && !gradientByConvolution ? g.withBatch(slice).outputPixels * g.patchSize : 0)
+        // col2im adds into dx; the convolution writes all of it.
+        var dx = !inputGradient ? Tensor(zeros: [0])
+            : gradientByConvolution ? Tensor(uninitialized: [g.batch] + inputShape) : Tensor(zeros: [g.batch] + inputShape)
         let kernel = store.pointer(parameters[0])
         let kernelGradient = store.gradient(parameters[0])
         dz.withUnsafeMutableBufferPointer { dzBuffer in
@@ -123,6 +129,13 @@ public struct Conv2D: Layer {
                 convolutionKernelGradient(xp, g, outputGradient: dzp, filters: filters, into: kernelGradient)
             }
             guard inputGradient else { return }
+            if gradientByConvolution {
+                resize(&turned, to: g.patchSize * filters)
+                turned.withUnsafeMutableBufferPointer { turnedKernel(kernel, g, filters: filters, into: $0.baseAddress!) }
+                dx.withMutablePointer { convolve(dzp, g.inputGradientWindows(filters: filters), kernel: turned,
+                                                 filters: inputShape[2], into: $0) }
+                return
+            }
             dColumns.withUnsafeMutableBufferPointer { dcol in
                 dx.withMutablePointer { dxp in
                     for first in stride(from: 0, to: g.batch, by: slice) {
