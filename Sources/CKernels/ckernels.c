@@ -17,13 +17,12 @@ int ckernels_cpu_has_avx2_fma(void) {
 // Inlined with a constant `panels`, so that the one-panel tile carries no dead code.
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_8_rows_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                                      const long *segment_starts, long segment_length, const float *b, float *c,
-                                      long ldc, int columns, bool accumulate, const int panels) {
+                                      const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                                      long b_panel_stride, float *c, long ldc, int columns, bool accumulate, const int panels) {
     // Rows past the edge read the last real row again; their results are never stored.
     const float *r[8];
     for (int i = 0; i < 8; i++) r[i] = rows[i < row_count ? i : row_count - 1];
-    // The second panel follows the first, which holds 16 values for every depth.
-    const long second = 16 * segments * segment_length;
+    const long second = b_panel_stride;
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     const float *bp = b;
@@ -44,7 +43,7 @@ static inline void tile_8_rows_avx512(const float *const *rows, int row_count, l
             ROW(c00, c01, a0) ROW(c10, c11, a1) ROW(c20, c21, a2) ROW(c30, c31, a3)
             ROW(c40, c41, a4) ROW(c50, c51, a5) ROW(c60, c61, a6) ROW(c70, c71, a7)
 #undef ROW
-            bp += 16;
+            bp += b_depth_stride;
         }
     }
     const __m512 tile[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
@@ -68,14 +67,14 @@ static inline void tile_8_rows_avx512(const float *const *rows, int row_count, l
 
 __attribute__((target("avx512f")))
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                               const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                               int columns, bool accumulate) {
+                               const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     if (columns > 16) {
-        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, c, ldc,
-                           columns, accumulate, 2);
+        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, b_depth_stride,
+                           b_panel_stride, c, ldc, columns, accumulate, 2);
     } else {
-        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, c, ldc,
-                           columns, accumulate, 1);
+        tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, b_depth_stride,
+                           b_panel_stride, c, ldc, columns, accumulate, 1);
     }
 }
 
@@ -100,8 +99,8 @@ float ckernels_fma_probe_avx512(const float *values, long iterations) {
 
 __attribute__((target("avx2,fma")))
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                             const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                             int columns, bool accumulate) {
+                             const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                             long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     const float *r[6];
     for (int i = 0; i < 6; i++) r[i] = rows[i < row_count ? i : row_count - 1];
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -127,7 +126,7 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
             c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
             a0 += depth_stride; a1 += depth_stride; a2 += depth_stride;
             a3 += depth_stride; a4 += depth_stride; a5 += depth_stride;
-            bp += 16;
+            bp += b_depth_stride;
         }
     }
     // The tile goes through memory so that a narrow or short edge stores only the part that exists.
@@ -156,8 +155,8 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
 
 __attribute__((target("avx2,fma")))
 void ckernels_tile_8x8_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                            const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                            int columns, bool accumulate) {
+                            const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                            long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     // Eight rows of eight columns from the first half of each 16-wide panel row: for a narrow C (6 filters)
     // twice the useful lanes of a 16-wide tile. Eight row pointers fit the registers; sixteen spill.
     const float *r[8];
@@ -173,7 +172,7 @@ void ckernels_tile_8x8_avx2(const float *const *rows, int row_count, long depth_
 #define ROW(ci, ai) ci = _mm256_fmadd_ps(_mm256_broadcast_ss(ai), bv, ci); ai += depth_stride;
             ROW(c0, a0) ROW(c1, a1) ROW(c2, a2) ROW(c3, a3) ROW(c4, a4) ROW(c5, a5) ROW(c6, a6) ROW(c7, a7)
 #undef ROW
-            bp += 16;
+            bp += b_depth_stride;
         }
     }
     float tile[8][8];
@@ -195,20 +194,20 @@ int ckernels_cpu_has_avx512f(void) { return 0; }
 int ckernels_cpu_has_avx2_fma(void) { return 0; }
 
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
-                               const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                               int columns, bool accumulate) {
+                               const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     __builtin_trap();
 }
 
 void ckernels_tile_8x8_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                            const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                            int columns, bool accumulate) {
+                            const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                            long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     __builtin_trap();
 }
 
 void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                             const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                             int columns, bool accumulate) {
+                             const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                             long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
     __builtin_trap();
 }
 #endif

@@ -106,14 +106,15 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
     let c = g.channels, run = g.windowWidth * c, pixelsPerImage = g.outputHeight * g.outputWidth
     // Kernel rows per depth block: as many whole rows as fit KC depths, so a B panel stays in L1.
     let rowsPerBlock = max(1, min(g.windowHeight, KC / run))
+    // The kernel rows are packed a block at a time: thousands of output pixels reuse them.
     let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
     defer { packed.deallocate() }
     let segmentStarts = (0..<rowsPerBlock).map { $0 * image.rowWidth * c }
     withRowTable { rows in
         for firstRow in stride(from: 0, to: g.windowHeight, by: rowsPerBlock) {
             let kernelRows = min(rowsPerBlock, g.windowHeight - firstRow)
-            packPanels(of: kernel, transposed: false, ld: filters, columns: 0, columnCount: filters,
-                       depths: firstRow * run, depthCount: kernelRows * run, into: packed.values)
+            let panels = panelsOf(kernel, ld: filters, depths: firstRow * run, depthCount: kernelRows * run,
+                                  packingInto: packed)
             for ic in stride(from: 0, to: g.outputPixels, by: MC) {
                 let mc = min(MC, g.outputPixels - ic)
                 // Output pixel ic's place, then one pixel a row: counting is cheaper than dividing for each.
@@ -126,7 +127,7 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                     if oh == g.outputHeight { (oh, n) = (0, n + 1) }
                 }
                 multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
-                                 segments: kernelRows, segmentLength: run, panels: packed.values, columns: filters,
+                                 segments: kernelRows, segmentLength: run, panels: panels, columns: filters,
                                  c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
                 if firstRow + kernelRows == g.windowHeight {
                     addBiasAndActivate(output + ic * filters, bias: bias, rows: mc, columns: filters,
@@ -150,14 +151,16 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     let c = g.channels, outputRows = g.batch * g.outputHeight
     // Output rows per depth block: as many as fit KC depths.
     let rowsPerBlock = max(1, min(outputRows, KC / g.outputWidth))
-    let packed = PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
-    defer { packed.deallocate() }
+    // The output gradient is read in place when its filters are whole panels and few kernel taps read it.
+    let inPlace = filters % NR == 0 && g.patchSize <= fewRows
+    let packed = inPlace ? nil : PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
+    defer { packed?.deallocate() }
     var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)
     withRowTable { rows in
         for firstRow in stride(from: 0, to: outputRows, by: rowsPerBlock) {
             let count = min(rowsPerBlock, outputRows - firstRow)
-            packPanels(of: outputGradient, transposed: false, ld: filters, columns: 0, columnCount: filters,
-                       depths: firstRow * g.outputWidth, depthCount: count * g.outputWidth, into: packed.values)
+            let panels = panelsOf(outputGradient, ld: filters, depths: firstRow * g.outputWidth,
+                                  depthCount: count * g.outputWidth, packingInto: packed)
             let origin = image.start(sample: 0, row: 0, column: 0)
             for s in 0..<count {
                 let (n, oh) = (firstRow + s).quotientAndRemainder(dividingBy: g.outputHeight)
@@ -172,11 +175,21 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
                 }
                 multiplyRowBlock(rows: rows, rowCount: mc, depthStride: g.strideWidth * c,
                                  segmentStarts: segmentStarts, segments: count, segmentLength: g.outputWidth,
-                                 panels: packed.values, columns: filters, c: kernelGradient + ic * filters,
+                                 panels: panels, columns: filters, c: kernelGradient + ic * filters,
                                  ldc: filters, accumulate: true)
             }
         }
     }
+}
+
+/// Depths [depths, depths + depthCount) of a row-major B with `ld` columns as the micro-kernels' panels: in
+/// place, or packed into `packed` when there is one (B's columns are not whole panels).
+private func panelsOf(_ b: UnsafePointer<Float>, ld: Int, depths: Int, depthCount: Int,
+                      packingInto packed: PackedPanels?) -> BPanels {
+    guard let packed else { return .inPlace(b + depths * ld, ld: ld) }
+    packPanels(of: b, transposed: false, ld: ld, columns: 0, columnCount: ld, depths: depths, depthCount: depthCount,
+               into: packed.values)
+    return .packed(packed.values, depths: depthCount)
 }
 
 /// The input as the windows see it, from the first window's corner: in place when no window hangs over the

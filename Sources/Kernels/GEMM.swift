@@ -61,15 +61,28 @@ public func sgemm(
             let nc = min(NC, n - jc)
             for pc in stride(from: 0, to: k, by: kBlock) {
                 let kc = min(kBlock, k - pc)
-                packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc, columnCount: nc, depths: pc,
-                           depthCount: kc, into: packedB.values)
+                // For a few rows of A, whole panels of an untransposed B are read in place: packing would cost
+                // as much as the product. For many, packing pays: its panels are aligned and stay in L1.
+                let inPlace = transposeB || m > fewRows ? 0 : nc / NR * NR
+                if nc > inPlace {
+                    packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc + inPlace,
+                               columnCount: nc - inPlace, depths: pc, depthCount: kc, into: packedB.values)
+                }
                 for ic in stride(from: 0, to: m, by: MC) {
                     let mc = min(MC, m - ic)
                     for i in 0..<mc { rows[i] = a + (ic + i) * aRowStride + pc * aDepthStride }
                     // Only the first k block may overwrite C; later blocks add their share.
-                    multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
-                                     segments: 1, segmentLength: kc, panels: packedB.values, columns: nc,
-                                     c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
+                    if inPlace > 0 {
+                        multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
+                                         segments: 1, segmentLength: kc, panels: .inPlace(b + pc * ldb + jc, ld: ldb),
+                                         columns: inPlace, c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
+                    }
+                    if nc > inPlace {
+                        multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
+                                         segments: 1, segmentLength: kc, panels: .packed(packedB.values, depths: kc),
+                                         columns: nc - inPlace, c: c + ic * ldc + jc + inPlace, ldc: ldc,
+                                         accumulate: accumulate || pc > 0)
+                    }
                 }
             }
         }
@@ -98,38 +111,59 @@ func withRowTable(_ body: (UnsafeMutablePointer<UnsafePointer<Float>>) -> Void) 
 /// Rows of op(A) per block: one block's rows stay in L2 while every B panel of the depth block passes over them.
 let MC = 120
 
+/// At most this many rows of A (a dense layer's pass of samples), B is read in place rather than packed
+/// (`mnist-train bench gemm --model lenet5`: dense forward 77-88 -> 90-107 GFLOP/s at 32 rows, while convolutions
+/// of thousands of rows ran 10% slower from an unaligned B in place).
+let fewRows = 64
+
 /// C[rowCount × columns] (+)= A · B for one block of rows, A's row i read in place from rows[i] (see
-/// ckernels.h for the segments), B packed in panels NR wide, tile by tile with the active ISA's micro-kernel.
+/// ckernels.h for the segments), B in panels NR wide, tile by tile with the active ISA's micro-kernel.
 @inline(__always)
 func multiplyRowBlock(
     rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
-    segments: Int, segmentLength: Int, panels: UnsafePointer<Float>, columns: Int, c: UnsafeMutablePointer<Float>,
-    ldc: Int, accumulate: Bool
+    segments: Int, segmentLength: Int, panels: BPanels, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+    accumulate: Bool
 ) {
     // A C of 8 columns or fewer (a first layer's 6 filters) takes an 8x8 tile on x86: twice the useful lanes.
     let isa = KernelISA.active, narrow = isa != .portable && columns <= 8
     let tileRows = narrow ? 8 : isa.tileRows, tileColumns = isa.tileColumns
-    let depth = segments * segmentLength
+    let (depthStrideB, panelStride) = (panels.depthStride, panels.panelStride)
     for jr in stride(from: 0, to: columns, by: tileColumns) {
-        let panel = panels + jr * depth, width = Int32(min(tileColumns, columns - jr))
+        let panel = panels.start + jr / NR * panelStride, width = Int32(min(tileColumns, columns - jr))
         for ir in stride(from: 0, to: rowCount, by: tileRows) {
             let height = min(tileRows, rowCount - ir), tile = c + ir * ldc + jr
             switch isa {
             case _ where narrow:
-                ckernels_tile_8x8_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts,
-                                       segmentLength, panel, tile, ldc, width, accumulate)
+                ckernels_tile_8x8_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts, segmentLength,
+                                       panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .avx512:
                 ckernels_tile_8x32_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
-                                          segmentLength, panel, tile, ldc, width, accumulate)
+                                          segmentLength, panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .avx2:
-                ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts,
-                                        segmentLength, panel, tile, ldc, width, accumulate)
+                ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts, segmentLength,
+                                        panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .portable:
                 portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride,
                                  segmentStarts: segmentStarts, segments: segments, segmentLength: segmentLength,
-                                 b: panel, c: tile, ldc: ldc, columns: Int(width), accumulate: accumulate)
+                                 b: panel, bDepthStride: depthStrideB, c: tile, ldc: ldc, columns: Int(width),
+                                 accumulate: accumulate)
             }
         }
+    }
+}
+
+/// Where B's 16-column panels are: packed (16 values a depth, panels one after another), or read in place from
+/// an untransposed B whose rows are whole panels (depth d's values a row of B apart, panels 16 columns apart).
+struct BPanels {
+    let start: UnsafePointer<Float>
+    let depthStride: Int, panelStride: Int
+
+    static func packed(_ values: UnsafePointer<Float>, depths: Int) -> BPanels {
+        BPanels(start: values, depthStride: NR, panelStride: NR * depths)
+    }
+
+    static func inPlace(_ b: UnsafePointer<Float>, ld: Int) -> BPanels {
+        BPanels(start: b, depthStride: ld, panelStride: NR)
     }
 }
 
@@ -199,8 +233,8 @@ private func packTransposedTile(columns: UnsafePointer<Float>, ld: Int, into out
 @inline(__always)
 private func portableTile6x16(
     rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
-    segments: Int, segmentLength: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-    columns: Int, accumulate: Bool
+    segments: Int, segmentLength: Int, b: UnsafePointer<Float>, bDepthStride: Int, c: UnsafeMutablePointer<Float>,
+    ldc: Int, columns: Int, accumulate: Bool
 ) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -214,8 +248,8 @@ private func portableTile6x16(
         let start = segmentStarts[s]
         var a0 = r0 + start, a1 = r1 + start, a2 = r2 + start, a3 = r3 + start, a4 = r4 + start, a5 = r5 + start
         for _ in 0..<segmentLength {
-            let b0 = bBytes.load(as: V.self)
-            let b1 = bBytes.load(fromByteOffset: 32, as: V.self)
+            let b0 = bBytes.loadUnaligned(as: V.self)
+            let b1 = bBytes.loadUnaligned(fromByteOffset: 32, as: V.self)
             var ai = V(repeating: a0.pointee)
             c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
             ai = V(repeating: a1.pointee)
@@ -230,7 +264,7 @@ private func portableTile6x16(
             c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
             a0 += depthStride; a1 += depthStride; a2 += depthStride
             a3 += depthStride; a4 += depthStride; a5 += depthStride
-            bBytes += 64
+            bBytes += 4 * bDepthStride
         }
     }
 

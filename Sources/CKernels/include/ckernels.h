@@ -13,25 +13,26 @@
 // gives the same bits. A is read in place: row i starts at rows[i] and runs in `segments` pieces of
 // `segment_length` depths, piece s at rows[i] + segment_starts[s], its depths depth_stride apart. A GEMM row is
 // one piece. A convolution's window is one piece per kernel row, read from the image; for its weight gradient
-// a row is one kernel tap, and a piece one output row of the image it slides over. B is a packed panel, depth
-// d's 16 values at b[16 d], where d counts the depths of all pieces in order.
+// a row is one kernel tap, and a piece one output row of the image it slides over. B is a panel of 16 columns,
+// depth d's values at b[b_depth_stride d], where d counts the depths of all pieces in order: 16 when B is
+// packed, B's row length when it is read in place. A second panel (8x32) starts b_panel_stride after the first.
 
 /// 1 when this CPU executes AVX-512F instructions.
 int ckernels_cpu_has_avx512f(void);
 /// 1 when this CPU executes AVX2 and FMA instructions.
 int ckernels_cpu_has_avx2_fma(void);
 
-/// The tile above for row_count <= 8, columns <= 32, with sixteen 512-bit accumulators: B is two panels, the
-/// second right after the first (one panel when columns <= 16). Needs AVX-512F.
+/// The tile above for row_count <= 8, columns <= 32, with sixteen 512-bit accumulators: B is two panels (one
+/// when columns <= 16). Needs AVX-512F.
 void ckernels_tile_8x32_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
                                long segments, const long *segment_starts, long segment_length, const float *b,
-                               float *c, long ldc, int columns, bool accumulate);
+                               long b_depth_stride, long b_panel_stride, float *c, long ldc, int columns, bool accumulate);
 
 /// The tile above for row_count <= 8, columns <= 8, with eight 256-bit accumulators, reading the first 8 of each
 /// panel row's 16 values: for a narrow C. Needs AVX2 and FMA.
 void ckernels_tile_8x8_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
                             long segments, const long *segment_starts, long segment_length, const float *b,
-                            float *c, long ldc, int columns, bool accumulate);
+                            long b_depth_stride, long b_panel_stride, float *c, long ldc, int columns, bool accumulate);
 
 /// Runs `iterations` steps of the 8x32 kernel's loop on 128 values of L1 (8 x 16 FMAs a step), for the FMA
 /// peak. Needs AVX-512F.
@@ -39,8 +40,8 @@ float ckernels_fma_probe_avx512(const float *values, long iterations);
 
 /// The tile above for row_count <= 6, columns <= 16, with twelve 256-bit accumulators. Needs AVX2 and FMA.
 void ckernels_tile_6x16_avx2(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
-                             long segments, const long *segment_starts, long segment_length, const float *b, float *c, long ldc,
-                             int columns, bool accumulate);
+                             long segments, const long *segment_starts, long segment_length, const float *b,
+                             long b_depth_stride, long b_panel_stride, float *c, long ldc, int columns, bool accumulate);
 
 #pragma clang assume_nonnull end
 #endif
