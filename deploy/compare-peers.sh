@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Trains convnet, lenet5, cnn-small and mlp with mnist-train on 2 MPI ranks, with PyTorch (2 threads, and DDP
-# over gloo with 2 ranks) and with Keras on TensorFlow CPU, one after the other on this machine, and prints
-# training samples/s side by side with the ratio to the best peer.
-# Installs torch and tensorflow-cpu into a virtual environment the first time (PEERS_VENV, default
-# ~/.cache/mnist-train/peers-venv). SAMPLES=N trains on the first N samples (default: all 60,000);
-# PRESETS=convnet,mlp picks presets. Extra arguments go to deploy/compare_peers.py (e.g. --json FILE, or
+# Trains the presets with mnist-train on 2 MPI ranks and with every peer framework at its fastest ordinary
+# configuration (PyTorch eager, channels_last, torch.compile and DDP over gloo; Keras on TensorFlow, with
+# steps_per_execution and XLA, and on JAX; pure JAX per batch and with lax.scan), one after the other on this
+# machine, and prints training samples/s side by side with the fastest peer and the ratio to it, overall and
+# among configurations taking one optimizer step per call. Every figure is the median of 3 timed epochs after
+# an untimed warm-up epoch (deploy/compare_peers.py describes the protocol).
+# Installs torch, tensorflow-cpu, keras, jax, optax and numpy into a virtual environment the first time
+# (PEERS_VENV, default ~/.cache/mnist-train/peers-venv). SAMPLES=N trains on the first N samples (default
+# 12,800); PRESETS=convnet,mlp picks presets (default: all seven); CONFIGURATIONS="PyTorch eager,Keras/TF"
+# picks peer configurations (default: all). Extra arguments go to deploy/compare_peers.py (e.g. --json FILE, or
 # --time-to-accuracy 0.99 for convnet's wall clock to 99% test accuracy, start-up included, or
 # --accuracy-over-seeds 8 for the mlp tutorial's test accuracy with seeds 0-7 here and in Keras).
 set -euo pipefail
@@ -12,16 +16,33 @@ cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
 swift build -c release >&2   # stdout carries only the tables
-binary=.build/release/mnist-train
+# A copy, so that a rebuild in this checkout while the comparison runs does not change the binary under test.
+copy="$(mktemp -d)"
+trap 'rm -rf "$copy"' EXIT
+cp .build/release/mnist-train "$copy/"
+binary="$copy/mnist-train"
 data="${MNIST_DIR:-$HOME/.cache/mnist-train/mnist}"
 [ -n "${MNIST_DIR:-}" ] || "$binary" download
 
 venv="${PEERS_VENV:-$HOME/.cache/mnist-train/peers-venv}"
-if ! "$venv/bin/python" -c "import torch, keras, tensorflow" 2>/dev/null; then
+# Every module the configurations import, so a venv from an older version of this script gets what it lacks.
+if ! "$venv/bin/python" -c "import torch, tensorflow, keras, jax, optax, numpy" 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet torch tensorflow-cpu numpy
+    # PyPI's torch wheel (the CPU-only index is not always reachable); jax[cpu] without a GPU plugin.
+    "$venv/bin/pip" install --quiet torch tensorflow-cpu keras "jax[cpu]" optax numpy
 fi
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%F)" >&2
-echo "versions: $("$venv/bin/python" -c 'import torch, tensorflow as tf, keras; print("torch", torch.__version__, "tensorflow", tf.__version__, "keras", keras.__version__)' 2>/dev/null)" >&2
-"$venv/bin/python" deploy/compare_peers.py --binary "$binary" --data "$data" --samples "${SAMPLES:-60000}" \
-    --presets "${PRESETS:-convnet,lenet5,cnn-small,mlp}" "$@"
+# mpirun refuses root unless told; in a container root is the usual user.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+isa="$(grep -o 'avx512[a-z]*\|avx2\|fma' /proc/cpuinfo | sort -u | xargs)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ISA: $isa" >&2
+echo "date: $(date -u '+%F %T UTC')" >&2
+# shellcheck disable=SC2016 # the $ is Python's, inside single quotes on purpose
+echo "versions: $(TF_CPP_MIN_LOG_LEVEL=3 JAX_PLATFORMS=cpu "$venv/bin/python" -c '
+import platform, numpy, torch, tensorflow, keras, jax, jaxlib, optax
+print("python", platform.python_version(), "numpy", numpy.__version__, "torch", torch.__version__,
+      "tensorflow", tensorflow.__version__, "keras", keras.__version__, "jax", jax.__version__,
+      "jaxlib", jaxlib.__version__, "optax", optax.__version__)' 2>/dev/null), $(mpirun --version | head -1)" >&2
+"$venv/bin/python" deploy/compare_peers.py --binary "$binary" --data "$data" --samples "${SAMPLES:-12800}" \
+    --presets "${PRESETS:-convnet,lenet5,cnn-small,mlp,mlp-bn,cnn-bn,convnet-dropout}" \
+    --configurations "${CONFIGURATIONS:-}" "$@"
