@@ -152,7 +152,7 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     // Output rows per depth block: as many as fit KC depths.
     let rowsPerBlock = max(1, min(outputRows, KC / g.outputWidth))
     // The output gradient is read in place when its filters are whole panels and few kernel taps read it.
-    let inPlace = filters % NR == 0 && g.patchSize <= fewRows
+    let inPlace = filters % NR == 0 && g.patchSize <= fewRows && KernelISA.active.readsBInPlace
     let packed = inPlace ? nil : PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
     defer { packed?.deallocate() }
     var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)

@@ -63,7 +63,7 @@ public func sgemm(
                 let kc = min(kBlock, k - pc)
                 // For a few rows of A, whole panels of an untransposed B are read in place: packing would cost
                 // as much as the product. For many, packing pays: its panels are aligned and stay in L1.
-                let inPlace = transposeB || m > fewRows ? 0 : nc / NR * NR
+                let inPlace = transposeB || m > fewRows || !KernelISA.active.readsBInPlace ? 0 : nc / NR * NR
                 if nc > inPlace {
                     packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc + inPlace,
                                columnCount: nc - inPlace, depths: pc, depthCount: kc, into: packedB.values)
@@ -143,10 +143,10 @@ func multiplyRowBlock(
                 ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts, segmentLength,
                                         panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .portable:
+                precondition(depthStrideB == NR, "the portable kernel reads packed panels only")
                 portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride,
                                  segmentStarts: segmentStarts, segments: segments, segmentLength: segmentLength,
-                                 b: panel, bDepthStride: depthStrideB, c: tile, ldc: ldc, columns: Int(width),
-                                 accumulate: accumulate)
+                                 b: panel, c: tile, ldc: ldc, columns: Int(width), accumulate: accumulate)
             }
         }
     }
@@ -229,12 +229,14 @@ private func packTransposedTile(columns: UnsafePointer<Float>, ld: Int, into out
     }
 }
 
-/// The 6×16 tile of `multiplyRowBlock` in Swift SIMD types: the micro-kernel of CPUs without a C kernel.
+/// The 6×16 tile of `multiplyRowBlock` in Swift SIMD types: the micro-kernel of CPUs without a C kernel. B is
+/// always packed for it (aligned, 16 values a depth): with B's strides as variables, the compiler spilled its
+/// accumulators at every depth step and it ran at half the speed.
 @inline(__always)
 private func portableTile6x16(
     rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
-    segments: Int, segmentLength: Int, b: UnsafePointer<Float>, bDepthStride: Int, c: UnsafeMutablePointer<Float>,
-    ldc: Int, columns: Int, accumulate: Bool
+    segments: Int, segmentLength: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    columns: Int, accumulate: Bool
 ) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
@@ -248,8 +250,8 @@ private func portableTile6x16(
         let start = segmentStarts[s]
         var a0 = r0 + start, a1 = r1 + start, a2 = r2 + start, a3 = r3 + start, a4 = r4 + start, a5 = r5 + start
         for _ in 0..<segmentLength {
-            let b0 = bBytes.loadUnaligned(as: V.self)
-            let b1 = bBytes.loadUnaligned(fromByteOffset: 32, as: V.self)
+            let b0 = bBytes.load(as: V.self)
+            let b1 = bBytes.load(fromByteOffset: 32, as: V.self)
             var ai = V(repeating: a0.pointee)
             c00 = c00.addingProduct(ai, b0); c01 = c01.addingProduct(ai, b1)
             ai = V(repeating: a1.pointee)
@@ -264,7 +266,7 @@ private func portableTile6x16(
             c50 = c50.addingProduct(ai, b0); c51 = c51.addingProduct(ai, b1)
             a0 += depthStride; a1 += depthStride; a2 += depthStride
             a3 += depthStride; a4 += depthStride; a5 += depthStride
-            bBytes += 4 * bDepthStride
+            bBytes += 64
         }
     }
 

@@ -30,4 +30,8 @@ public enum KernelISA: String, CaseIterable, Sendable {
     /// ones from AVX-512's 32 registers.
     var tileRows: Int { self == .avx512 ? 8 : 6 }
     var tileColumns: Int { self == .avx512 ? 32 : 16 }
+
+    /// Whether the micro-kernels can read B's panels in place (`BPanels.inPlace`); the portable one reads them
+    /// packed.
+    var readsBInPlace: Bool { self != .portable }
 }
