@@ -2,7 +2,8 @@
 // Kernels use the Keras layout [kh, kw, in, out], which read as a [kh*kw*in, out] matrix is exactly the right
 // operand for an im2col matrix whose columns run (kh, kw, in). The forward pass and the weight gradient never
 // build that matrix: the micro-kernels read its rows, or its transpose's, from the image in place (`convolve`,
-// `convolutionKernelGradient`). The input gradient multiplies into column form and adds back with col2im.
+// `convolutionKernelGradient`). The input gradient of a 'same'-padded stride-1 convolution is a convolution too
+// (`inputGradientWindows`); others multiply into column form and add back with col2im.
 
 /// Keras/TensorFlow padding modes.
 public enum Padding: String, Codable, Sendable, CaseIterable {
@@ -106,6 +107,7 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
     let c = g.channels, run = g.windowWidth * c, pixelsPerImage = g.outputHeight * g.outputWidth
     // Kernel rows per depth block: as many whole rows as fit KC depths, so a B panel stays in L1.
     let rowsPerBlock = max(1, min(g.windowHeight, KC / run))
+    let isa = KernelISA.active
     // The kernel rows are packed a block at a time: thousands of output pixels reuse them.
     let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
     defer { packed.deallocate() }
@@ -126,7 +128,7 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                     if ow == g.outputWidth { (ow, oh) = (0, oh + 1) }
                     if oh == g.outputHeight { (oh, n) = (0, n + 1) }
                 }
-                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
+                multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
                                  segments: kernelRows, segmentLength: run, panels: panels, columns: filters,
                                  c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
                 if firstRow + kernelRows == g.windowHeight {
@@ -151,8 +153,10 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     let c = g.channels, outputRows = g.batch * g.outputHeight
     // Output rows per depth block: as many as fit KC depths.
     let rowsPerBlock = max(1, min(outputRows, KC / g.outputWidth))
-    // The output gradient is read in place when its filters are whole panels and few kernel taps read it.
-    let inPlace = filters % NR == 0 && g.patchSize <= fewRows && KernelISA.active.readsBInPlace
+    // The output gradient is read in place when its filters are whole panels and the kernel has few values
+    // (kernel taps x channels), the rows of this product.
+    let isa = KernelISA.active
+    let inPlace = filters % NR == 0 && g.patchSize <= fewRows && isa.readsBInPlace
     let packed = inPlace ? nil : PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
     defer { packed?.deallocate() }
     var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)
@@ -173,7 +177,7 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
                     let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.windowWidth)
                     rows[i] = image.start(sample: 0, row: kh, column: kw) + channel
                 }
-                multiplyRowBlock(rows: rows, rowCount: mc, depthStride: g.strideWidth * c,
+                multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: g.strideWidth * c,
                                  segmentStarts: segmentStarts, segments: count, segmentLength: g.outputWidth,
                                  panels: panels, columns: filters, c: kernelGradient + ic * filters,
                                  ldc: filters, accumulate: true)

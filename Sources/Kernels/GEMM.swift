@@ -7,7 +7,8 @@ import CKernels
 // and one tile of C lives in registers for the whole k loop: 6×16 in twelve 256-bit ones, or with AVX-512 8×32
 // in sixteen 512-bit ones, two panels at a time. A is not
 // packed: the micro-kernel broadcasts its values per depth straight from A, one pointer a row walking k (unit
-// stride for A, lda for Aᵀ); a convolution hands it pointers into the image instead (`convolve`).
+// stride for A, lda for Aᵀ); a convolution hands it pointers into the image instead (`convolve`). For a few rows
+// of A (`fewRows`), an untransposed B's whole panels are read in place instead of packed.
 // Packing A would cost a pass over it that, with these layers' narrow C (10 to 64 columns at most shapes), only
 // a few B panels would share; reading A in place measured faster on those shapes and no slower on wide ones
 // (`mnist-train bench gemm`; figures in deploy/benchmarks/README.md). Block sizes keep one B micro-panel
@@ -55,6 +56,8 @@ public func sgemm(
     defer { packedB.deallocate() }
     // Element (row i, depth p) of op(A) sits at i·aRowStride + p·aDepthStride.
     let aRowStride = transposeA ? 1 : lda, aDepthStride = transposeA ? lda : 1
+    // Read once: the choice of B in place and the kernels that read it must agree.
+    let isa = KernelISA.active
     var wholeRow = 0
     withRowTable { rows in
         for jc in stride(from: 0, to: n, by: NC) {
@@ -63,7 +66,7 @@ public func sgemm(
                 let kc = min(kBlock, k - pc)
                 // For a few rows of A, whole panels of an untransposed B are read in place: packing would cost
                 // as much as the product. For many, packing pays: its panels are aligned and stay in L1.
-                let inPlace = transposeB || m > fewRows || !KernelISA.active.readsBInPlace ? 0 : nc / NR * NR
+                let inPlace = transposeB || m > fewRows || !isa.readsBInPlace ? 0 : nc / NR * NR
                 if nc > inPlace {
                     packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc + inPlace,
                                columnCount: nc - inPlace, depths: pc, depthCount: kc, into: packedB.values)
@@ -73,13 +76,15 @@ public func sgemm(
                     for i in 0..<mc { rows[i] = a + (ic + i) * aRowStride + pc * aDepthStride }
                     // Only the first k block may overwrite C; later blocks add their share.
                     if inPlace > 0 {
-                        multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
-                                         segments: 1, segmentLength: kc, panels: .inPlace(b + pc * ldb + jc, ld: ldb),
+                        multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: aDepthStride,
+                                         segmentStarts: &wholeRow, segments: 1, segmentLength: kc,
+                                         panels: .inPlace(b + pc * ldb + jc, ld: ldb),
                                          columns: inPlace, c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
                     }
                     if nc > inPlace {
-                        multiplyRowBlock(rows: rows, rowCount: mc, depthStride: aDepthStride, segmentStarts: &wholeRow,
-                                         segments: 1, segmentLength: kc, panels: .packed(packedB.values, depths: kc),
+                        multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: aDepthStride,
+                                         segmentStarts: &wholeRow, segments: 1, segmentLength: kc,
+                                         panels: .packed(packedB.values, depths: kc),
                                          columns: nc - inPlace, c: c + ic * ldc + jc + inPlace, ldc: ldc,
                                          accumulate: accumulate || pc > 0)
                     }
@@ -120,12 +125,12 @@ let fewRows = 64
 /// ckernels.h for the segments), B in panels NR wide, tile by tile with the active ISA's micro-kernel.
 @inline(__always)
 func multiplyRowBlock(
-    rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int, segmentStarts: UnsafePointer<Int>,
-    segments: Int, segmentLength: Int, panels: BPanels, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-    accumulate: Bool
+    isa: KernelISA, rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int,
+    segmentStarts: UnsafePointer<Int>, segments: Int, segmentLength: Int, panels: BPanels, columns: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
 ) {
     // A C of 8 columns or fewer (a first layer's 6 filters) takes an 8x8 tile on x86: twice the useful lanes.
-    let isa = KernelISA.active, narrow = isa != .portable && columns <= 8
+    let narrow = isa != .portable && columns <= 8
     let tileRows = narrow ? 8 : isa.tileRows, tileColumns = isa.tileColumns
     let (depthStrideB, panelStride) = (panels.depthStride, panels.panelStride)
     for jr in stride(from: 0, to: columns, by: tileColumns) {
@@ -143,7 +148,8 @@ func multiplyRowBlock(
                 ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts, segmentLength,
                                         panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .portable:
-                precondition(depthStrideB == NR, "the portable kernel reads packed panels only")
+                // A check -Ounchecked keeps: the portable kernel walks B 16 values a depth.
+                if depthStrideB != NR { fatalError("the portable kernel reads packed panels only") }
                 portableTile6x16(rows: rows + ir, rowCount: height, depthStride: depthStride,
                                  segmentStarts: segmentStarts, segments: segments, segmentLength: segmentLength,
                                  b: panel, c: tile, ldc: ldc, columns: Int(width), accumulate: accumulate)

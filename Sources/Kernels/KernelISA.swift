@@ -14,7 +14,9 @@ public enum KernelISA: String, CaseIterable, Sendable {
 
     /// What this CPU can run, widest first.
     public static let available: [KernelISA] =
-        (ckernels_cpu_has_avx512f() != 0 ? [.avx512] : []) + (ckernels_cpu_has_avx2_fma() != 0 ? [.avx2] : [])
+        // The avx512 path also runs the AVX2 8x8 tile for narrow C.
+        (ckernels_cpu_has_avx512f() != 0 && ckernels_cpu_has_avx2_fma() != 0 ? [.avx512] : [])
+        + (ckernels_cpu_has_avx2_fma() != 0 ? [.avx2] : [])
         + [.portable]
 
     /// The kernels in use. Tests set it to run every available path; a name this CPU cannot run falls back.

@@ -35,7 +35,8 @@ public struct MemoryBudget: Sendable {
     public let optimizerBytes: Int
     /// One pass of samples as kept for backward (the local batch, or `Sequential.samplesPerPass` of it): every
     /// layer's output, and the im2col columns of each input gradient a convolution computes (all but the first
-    /// layer with weights) for the slice of samples it works on at a time.
+    /// layer with weights) for the slice of samples it works on at a time. Not counted: the zero-bordered copies
+    /// of padded inputs, which last one call.
     public let activationBytes: Int
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }

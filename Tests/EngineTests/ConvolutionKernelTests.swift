@@ -171,6 +171,8 @@ final class ConvolutionKernelTests: XCTestCase {
                 }
                 for (isa, inputGradient) in results {
                     assertClose(inputGradient, expected, atol: 2e-5, "case \(index), \(filters) filters, \(isa)")
+                    XCTAssertTrue(inputGradient == results[0].result,
+                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
                 }
             }
         }
@@ -235,8 +237,9 @@ final class ConvolutionKernelTests: XCTestCase {
     }
 
     func testMaxPoolBackwardWritesEveryInputGradient() {
-        // Pool-shaped cases (windows that tile the input, with odd sizes and 'same' padding) and the general ones
-        // (overlaps and gaps), against scattering each output gradient onto its maximum in a zeroed input.
+        // Pool-shaped cases (odd sizes, 'same' padding) and the general ones (overlaps and gaps): each input's
+        // gradient is the sum of the output gradients whose maximum it is, by the reference pooling's argmax,
+        // and zero elsewhere; every value is written (the output starts as NaN).
         let tiling = [
             Case(n: 2, h: 13, w: 13, c: 32, kh: 2, kw: 2, sh: 2, sw: 2, padding: .valid),
             Case(n: 1, h: 7, w: 5, c: 9, kh: 3, kw: 3, sh: 3, sw: 3, padding: .same),
@@ -250,9 +253,16 @@ final class ConvolutionKernelTests: XCTestCase {
             output.withUnsafeMutableBufferPointer { out in
                 argmax.withUnsafeMutableBufferPointer { maxPool(input, g, into: out.baseAddress!, argmax: $0.baseAddress!) }
             }
+            var referenceArgmax = argmax
+            output.withUnsafeMutableBufferPointer { out in
+                referenceArgmax.withUnsafeMutableBufferPointer {
+                    maxPoolReference(input, g, into: out.baseAddress!, argmax: $0.baseAddress!)
+                }
+            }
             let outputGradient = randomScalars(count, seed: 500 + UInt64(index))
-            var expected = [Float](repeating: 0, count: input.count)
-            for o in 0..<count { expected[Int(argmax[o])] += outputGradient[o] }
+            let expected = (0..<input.count).map { i in
+                (0..<count).reduce(Float(0)) { referenceArgmax[$1] == Int32(i) ? $0 + outputGradient[$1] : $0 }
+            }
             var inputGradient = [Float](repeating: .nan, count: input.count)
             inputGradient.withUnsafeMutableBufferPointer {
                 maxPoolBackward(outputGradient, argmax: argmax, g, into: $0.baseAddress!)

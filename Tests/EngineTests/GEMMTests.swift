@@ -2,7 +2,7 @@ import Engine
 import XCTest
 
 /// The packed SIMD SGEMM against the reference triple loop, under every kernel ISA the CPU has, on shapes that
-/// exercise every edge of the 6x16 and 12x16 tiles,
+/// exercise every edge of the 6x16, 8x32 and 8x8 tiles, B read in place (up to 64 rows of A) and packed,
 /// the k blocking (384), the m blocking (120), the column blocking (1024) and the 8-deep transposed packing, in
 /// all three forms training uses plus AᵀBᵀ.
 final class GEMMTests: XCTestCase {
@@ -87,6 +87,8 @@ final class GEMMTests: XCTestCase {
         check(transposeA: false, transposeB: false, m: 250, n: 40, k: 520, accumulate: false, padding: 2)
         check(transposeA: true, transposeB: false, m: 130, n: 19, k: 1153, accumulate: false, padding: 3)
         check(transposeA: false, transposeB: true, m: 121, n: 33, k: 64, accumulate: true, padding: 5)
+        // B read in place over several k blocks, with a packed remainder panel.
+        check(transposeA: false, transposeB: false, m: 13, n: 50, k: 800, accumulate: true, padding: 3)
     }
 
     /// Names the ISAs this CPU lacks, whose paths the other tests could not run here.

@@ -1,8 +1,9 @@
 import InputChecks
 
 /// 2-D convolution over NHWC input as GEMM: y = activation(conv(x, kernel) + bias). The forward pass and the
-/// weight gradient read the windows in place (`convolve`, `convolutionKernelGradient`); the input gradient
-/// multiplies into im2col columns and adds them back with col2im, a slice of samples at a time.
+/// weight gradient read the windows in place (`convolve`, `convolutionKernelGradient`). The input gradient is a
+/// convolution of the output gradient under 'same' padding at stride 1; otherwise it multiplies into im2col
+/// columns and adds them back with col2im, a slice of samples at a time.
 /// x is (N, H, W, C), kernel is [kh, kw, C, filters] (Keras layout), bias [filters], y (N, OH, OW, filters).
 public struct Conv2D: Layer {
     public let filters: Int

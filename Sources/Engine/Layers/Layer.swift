@@ -37,8 +37,8 @@ public struct ModelDefinitionError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Makes `buffer` hold `count` scalars, allocating only when the count changes (a new batch size), so steps
-/// of the same size reuse memory. The contents are unspecified: callers overwrite every entry.
+/// Makes `buffer` hold at least `count` scalars, allocating only when it must grow, so that steps and the
+/// uneven passes of one step reuse memory. The contents are unspecified: callers overwrite the entries they use.
 func resize(_ buffer: inout [Float], to count: Int) {
-    if buffer.count != count { buffer = [Float](repeating: 0, count: count) }
+    if buffer.count < count { buffer = [Float](repeating: 0, count: count) }
 }

@@ -43,7 +43,7 @@ public struct MaxPooling2D: Layer {
                                  rng: inout SplitMix64) -> Tensor {
         let g = Self.geometry(batch: x.batchSize, inputShape, poolSize, strides, padding)
         var y = Tensor(uninitialized: [x.batchSize] + outputShape)
-        if argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
+        if argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
         argmax.withUnsafeMutableBufferPointer { arg in
             x.withPointer { xp in y.withMutablePointer { maxPool(xp, g, into: $0, argmax: arg.baseAddress!) } }
         }

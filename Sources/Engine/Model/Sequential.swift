@@ -150,8 +150,10 @@ public final class Sequential {
     /// The most samples to put through forward and backward at once when a rank's batch is larger, so that the
     /// largest layer output of one pass (convnet's first convolution: 86 KiB a sample) stays within 512 KiB of
     /// L2 cache through the passes that read it again (activation, pooling and their gradients). Gradients add
-    /// up over the passes, so a step is the same sum in another order. nil when the whole batch must go at once:
-    /// BatchNormalization normalizes over the batch. Measured on convnet and cnn-small, in the benchmark notes.
+    /// up over the passes, so a step is the same sum in another order. Dropout layers draw their masks pass by
+    /// pass from the model's one generator: with two or more of them, a seed gives other (equally random) masks
+    /// than whole batches would. nil when the whole batch must go at once: BatchNormalization normalizes over
+    /// the batch. Measured on convnet and cnn-small, in the benchmark notes.
     public var samplesPerPass: Int? {
         guard !layers.contains(where: { $0 is BatchNormalization }) else { return nil }
         let largest = ([inputShape] + outputShapes).map { $0.reduce(1, *) }.max()!
