@@ -42,19 +42,8 @@ public struct BatchNormalization: Layer {
         var mean = [Float](repeating: 0, count: c)
         var variance = [Float](repeating: 0, count: c)
         if training {
-            // Two passes: mean, then the mean squared deviation (no cancellation as with E[x²] - E[x]²).
-            x.withPointer { xp in
-                for r in 0..<rows { for j in 0..<c { mean[j] += xp[r * c + j] } }
-                for j in 0..<c { mean[j] /= Float(rows) }
-                for r in 0..<rows {
-                    for j in 0..<c {
-                        let d = xp[r * c + j] - mean[j]
-                        variance[j] = variance[j].addingProduct(d, d)
-                    }
-                }
-            }
+            x.withPointer { batchStatistics($0, rows: rows, features: c, mean: &mean, variance: &variance) }
             for j in 0..<c {
-                variance[j] /= Float(rows)
                 movingMean[j] = movingMean[j] * momentum + mean[j] * (1 - momentum)
                 movingVariance[j] = movingVariance[j] * momentum + variance[j] * (1 - momentum)
             }
@@ -65,15 +54,12 @@ public struct BatchNormalization: Layer {
             }
         }
         inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        normalized = [Float](repeating: 0, count: x.count)
-        var y = x
+        if normalized.count != x.count { normalized = [Float](repeating: 0, count: x.count) }
+        var y = Tensor(uninitialized: x.shape)
         x.withPointer { xp in
-            for r in 0..<rows {
-                for j in 0..<c {
-                    let i = r * c + j
-                    normalized[i] = (xp[i] - mean[j]) * inverseStd[j]
-                    y.scalars[i] = beta[j].addingProduct(gamma[j], normalized[i])
-                }
+            y.withMutablePointer { yp in
+                batchNormalize(xp, rows: rows, features: c, mean: mean, inverseStd: inverseStd, gamma: gamma,
+                               beta: beta, normalized: &normalized, into: yp)
             }
         }
         batchStatisticsUsed = training
@@ -87,26 +73,21 @@ public struct BatchNormalization: Layer {
         let dGamma = store.gradient(parameters[0]), dBeta = store.gradient(parameters[1])
         var sumDy = [Float](repeating: 0, count: c)
         var sumDyXhat = [Float](repeating: 0, count: c)
-        for r in 0..<rows {
-            for j in 0..<c {
-                sumDy[j] += dy.scalars[r * c + j]
-                sumDyXhat[j] = sumDyXhat[j].addingProduct(dy.scalars[r * c + j], normalized[r * c + j])
-            }
+        dy.withPointer {
+            batchGradientSums($0, normalized: normalized, rows: rows, features: c, sumDy: &sumDy, sumDyXhat: &sumDyXhat)
         }
         for j in 0..<c {
             dGamma[j] += sumDyXhat[j]
             dBeta[j] += sumDy[j]
         }
-        var dx = dy
+        var dx = batchStatisticsUsed ? Tensor(uninitialized: dy.shape) : dy
         if batchStatisticsUsed {
             // In the forward pass this was: x̂ = (x - μ)·s with μ, s = 1/σ from this batch, y = γx̂ + β; so now
             // dx = γ·s/M · (M·dy - Σdy - x̂·Σ(dy·x̂)), the mean and variance carrying gradient back too.
-            let m = Float(rows)
-            for r in 0..<rows {
-                for j in 0..<c {
-                    let i = r * c + j
-                    let centered = m * dy.scalars[i] - sumDy[j] - normalized[i] * sumDyXhat[j]
-                    dx.scalars[i] = gamma[j] * inverseStd[j] / m * centered
+            dy.withPointer { dyp in
+                dx.withMutablePointer {
+                    batchNormInputGradient(dyp, normalized: normalized, rows: rows, features: c, gamma: gamma,
+                                           inverseStd: inverseStd, sumDy: sumDy, sumDyXhat: sumDyXhat, into: $0)
                 }
             }
         } else {
