@@ -160,12 +160,12 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     let packed = inPlace ? nil : PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
     defer { packed?.deallocate() }
     var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)
+    let origin = image.start(sample: 0, row: 0, column: 0)
     withRowTable { rows in
         for firstRow in stride(from: 0, to: outputRows, by: rowsPerBlock) {
             let count = min(rowsPerBlock, outputRows - firstRow)
             let panels = panelsOf(outputGradient, ld: filters, depths: firstRow * g.outputWidth,
                                   depthCount: count * g.outputWidth, packingInto: packed)
-            let origin = image.start(sample: 0, row: 0, column: 0)
             for s in 0..<count {
                 let (n, oh) = (firstRow + s).quotientAndRemainder(dividingBy: g.outputHeight)
                 segmentStarts[s] = image.start(sample: n, row: oh * g.strideHeight, column: 0) - origin
@@ -186,8 +186,8 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     }
 }
 
-/// Depths [depths, depths + depthCount) of a row-major B with `ld` columns as the micro-kernels' panels: in
-/// place, or packed into `packed` when there is one (B's columns are not whole panels).
+/// Depths [depths, depths + depthCount) of a row-major B with `ld` columns as the micro-kernels' panels: packed
+/// into `packed` when the caller gives one, otherwise read in place (which needs whole panels of columns).
 private func panelsOf(_ b: UnsafePointer<Float>, ld: Int, depths: Int, depthCount: Int,
                       packingInto packed: PackedPanels?) -> BPanels {
     guard let packed else { return .inPlace(b + depths * ld, ld: ld) }

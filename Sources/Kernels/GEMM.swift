@@ -52,21 +52,23 @@ public func sgemm(
         return
     }
     let kBlock = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC)
-    let packedB = PackedPanels(depths: kBlock, columns: min(n, NC))
+    // Read once: the choice of B in place and the kernels that read it must agree.
+    let isa = KernelISA.active
+    // For a few rows of A, whole panels of an untransposed B are read in place: packing would cost as much as
+    // the product. For many, packing pays: its panels are aligned and stay in L1. In place, only a column
+    // block's last, partial panel is packed.
+    let readsInPlace = !transposeB && m <= fewRows && isa.readsBInPlace
+    let packedB = PackedPanels(depths: kBlock, columns: readsInPlace ? NR : min(n, NC))
     defer { packedB.deallocate() }
     // Element (row i, depth p) of op(A) sits at i·aRowStride + p·aDepthStride.
     let aRowStride = transposeA ? 1 : lda, aDepthStride = transposeA ? lda : 1
-    // Read once: the choice of B in place and the kernels that read it must agree.
-    let isa = KernelISA.active
     var wholeRow = 0
     withRowTable { rows in
         for jc in stride(from: 0, to: n, by: NC) {
             let nc = min(NC, n - jc)
             for pc in stride(from: 0, to: k, by: kBlock) {
                 let kc = min(kBlock, k - pc)
-                // For a few rows of A, whole panels of an untransposed B are read in place: packing would cost
-                // as much as the product. For many, packing pays: its panels are aligned and stay in L1.
-                let inPlace = transposeB || m > fewRows || !isa.readsBInPlace ? 0 : nc / NR * NR
+                let inPlace = readsInPlace ? nc / NR * NR : 0
                 if nc > inPlace {
                     packPanels(of: b, transposed: transposeB, ld: ldb, columns: jc + inPlace,
                                columnCount: nc - inPlace, depths: pc, depthCount: kc, into: packedB.values)
@@ -78,8 +80,8 @@ public func sgemm(
                     if inPlace > 0 {
                         multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: aDepthStride,
                                          segmentStarts: &wholeRow, segments: 1, segmentLength: kc,
-                                         panels: .inPlace(b + pc * ldb + jc, ld: ldb),
-                                         columns: inPlace, c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
+                                         panels: .inPlace(b + pc * ldb + jc, ld: ldb), columns: inPlace,
+                                         c: c + ic * ldc + jc, ldc: ldc, accumulate: accumulate || pc > 0)
                     }
                     if nc > inPlace {
                         multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: aDepthStride,

@@ -78,12 +78,8 @@ final class ConvolutionKernelTests: XCTestCase {
                     }
                     return output
                 }
-                for (isa, output) in results {
-                    // Sums of at most 1,000 terms in [-1, 1] with mixed signs; see GEMMTests for the bound.
-                    assertClose(output, reference, atol: 2e-4, "case \(index), \(filters) filters, \(isa)")
-                    XCTAssertTrue(output == results[0].result,
-                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
-                }
+                // Sums of at most 1,000 terms in [-1, 1] with mixed signs; see GEMMTests for the bound.
+                assertEveryISA(results, closeTo: reference, atol: 2e-4, "case \(index), \(filters) filters")
             }
         }
     }
@@ -126,13 +122,9 @@ final class ConvolutionKernelTests: XCTestCase {
                     }
                     return gradient
                 }
-                for (isa, gradient) in results {
-                    // Sums of up to 507 products in [-1, 1] with mixed signs.
-                    assertClose(gradient, reference.map(Float.init), atol: 2e-4,
-                                "case \(index), \(filters) filters, \(isa)")
-                    XCTAssertTrue(gradient == results[0].result,
-                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
-                }
+                // Sums of up to 507 products in [-1, 1] with mixed signs.
+                assertEveryISA(results, closeTo: reference.map(Float.init), atol: 2e-4,
+                               "case \(index), \(filters) filters")
             }
         }
     }
@@ -169,11 +161,7 @@ final class ConvolutionKernelTests: XCTestCase {
                     }
                     return inputGradient
                 }
-                for (isa, inputGradient) in results {
-                    assertClose(inputGradient, expected, atol: 2e-5, "case \(index), \(filters) filters, \(isa)")
-                    XCTAssertTrue(inputGradient == results[0].result,
-                                  "case \(index), \(filters) filters: \(isa) differs from \(results[0].isa)")
-                }
+                assertEveryISA(results, closeTo: expected, atol: 2e-5, "case \(index), \(filters) filters")
             }
         }
     }

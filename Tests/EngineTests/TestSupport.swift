@@ -46,3 +46,14 @@ func onEveryKernelISA<T>(_ body: () -> T) -> [(isa: KernelISA, result: T)] {
         return (isa, body())
     }
 }
+
+/// Each ISA's result within `atol` of `expected`, and all of them the same bits, since every micro-kernel adds
+/// the same products in the same order.
+func assertEveryISA(_ results: [(isa: KernelISA, result: [Float])], closeTo expected: [Float], atol: Float,
+                    _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    for (isa, result) in results {
+        assertClose(result, expected, atol: atol, "\(what), \(isa)", file: file, line: line)
+        XCTAssertTrue(result == results[0].result, "\(what): \(isa) differs from \(results[0].isa)",
+                      file: file, line: line)
+    }
+}
