@@ -23,6 +23,11 @@ static inline void tile_8_rows_avx512(const float *const *rows, int row_count, l
     const float *r[8];
     for (int i = 0; i < 8; i++) r[i] = rows[i < row_count ? i : row_count - 1];
     const long second = b_panel_stride;
+    // C's lines are fetched while the depth loop runs: with a short depth the stores would otherwise wait on them.
+    for (int i = 0; i < row_count; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        if (panels == 2) _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     const float *bp = b;

@@ -10,7 +10,7 @@ struct GEMMBench: ParsableCommand {
     @Option(help: "Preset whose GEMM shapes are measured.")
     var model: Preset = .convnet
 
-    @Option(help: "Batch size (rows) of the measured shapes (default: the preset's).")
+    @Option(help: "Samples whose rows the measured shapes hold (default: one training pass of the preset's batch).")
     var batchSize: Int?
 
     func validate() throws {
@@ -20,13 +20,19 @@ struct GEMMBench: ParsableCommand {
     func run() throws {
         warnIfDebugBuild()
         let probe = FMAPeak.measure(), peak = probe.gigaflops
-        let batch = batchSize ?? model.trainingDefaults.batchSize
+        let network = try model.makeModel()
+        // Training puts a step's samples through in passes of a few (Sequential.samplesPerPass), so its GEMMs have
+        // the rows of one pass, not of the whole batch.
+        let defaultBatch = model.trainingDefaults.batchSize
+        let batch = batchSize ?? min(defaultBatch, network.samplesPerPass ?? defaultBatch)
         print("FMA peak, one core (\(probe.vectorBits)-bit FMAs, GEMM-style probe): \(format(peak, 1)) GFLOP/s; "
               + "GEMM kernels: \(KernelISA.active.rawValue)\n")
-        print("GEMMs of one \(model.rawValue) training step at batch \(batch), one thread")
+        print("GEMMs of one \(model.rawValue) training pass of \(batch) samples"
+              + (batchSize == nil && batch < defaultBatch ? " (a step of \(defaultBatch) runs them in passes)" : "")
+              + ", one thread")
         let header = ["GEMM", "form", "m x n x k", "fast GFLOP/s", "% of peak", "reference GFLOP/s", "speed-up"]
         var rows: [[String]] = []
-        for shape in gemmShapes(of: try model.makeModel(), batch: batch) {
+        for shape in gemmShapes(of: network, batch: batch) {
             let fast = gigaflops(shape, kernel: sgemm, repetitions: 5)
             let reference = gigaflops(shape, kernel: sgemmReference, repetitions: 1)
             rows.append([shape.name, shape.form, "\(shape.m) x \(shape.n) x \(shape.k)", format(fast, 1),
