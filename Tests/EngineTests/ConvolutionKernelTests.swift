@@ -201,48 +201,50 @@ final class ConvolutionKernelTests: XCTestCase {
         Case(n: 2, h: 4, w: 7, c: 17, kh: 2, kw: 3, sh: 2, sw: 1, padding: .same),
     ]
 
+    /// Pool inputs from {0, 1, 2}: most windows hold their maximum more than once, and the kernels must pick the
+    /// first in row-major window order. Every 37th value is NaN (the first pixel of some windows, a later one of
+    /// others), which a window's maximum keeps only from its first pixel.
+    func poolInput(_ count: Int, seed: UInt64) -> [Float] {
+        randomScalars(count, seed: seed, in: 0, 2.999).enumerated().map { $0 % 37 == 36 ? .nan : $1.rounded(.down) }
+    }
+
     func testMaxPoolFastMatchesReference() {
         for (index, testCase) in (Self.cases + Self.wideCases).enumerated() {
             let g = geometry(testCase)
-            // Values from {0, 1, 2}: most windows hold their maximum more than once, and both kernels must pick the
-            // first in row-major window order.
-            let input = randomScalars(g.batch * g.inputHeight * g.inputWidth * g.channels, seed: UInt64(index), in: 0, 2.999)
-                .map { $0.rounded(.down) }
+            let input = poolInput(g.batch * g.inputSize, seed: UInt64(index))
             let count = g.outputPixels * g.channels
             var fast = [Float](repeating: 0, count: count), reference = fast
-            var fastArgmax = [Int32](repeating: 0, count: count), referenceArgmax = fastArgmax
-            fast.withUnsafeMutableBufferPointer { out in
-                fastArgmax.withUnsafeMutableBufferPointer { maxPool(input, g, into: out.baseAddress!, argmax: $0.baseAddress!) }
-            }
+            var referenceArgmax = [Int32](repeating: 0, count: count)
+            fast.withUnsafeMutableBufferPointer { maxPool(input, g, into: $0.baseAddress!) }
             reference.withUnsafeMutableBufferPointer { out in
                 referenceArgmax.withUnsafeMutableBufferPointer {
                     maxPoolReference(input, g, into: out.baseAddress!, argmax: $0.baseAddress!)
                 }
             }
-            XCTAssertEqual(fast, reference, "case \(index)")
-            XCTAssertEqual(fastArgmax, referenceArgmax, "case \(index)")
+            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "case \(index)")
         }
     }
 
     func testMaxPoolBackwardWritesEveryInputGradient() {
-        // Pool-shaped cases (odd sizes, 'same' padding) and the general ones (overlaps and gaps): each input's
-        // gradient is the sum of the output gradients whose maximum it is, by the reference pooling's argmax,
-        // and zero elsewhere; every value is written (the output starts as NaN).
+        // Pool-shaped cases (odd sizes, 'same' padding, gaps between windows) and the general ones (overlaps):
+        // each input's gradient is the sum of the output gradients whose maximum it is, by the reference
+        // pooling's argmax, and zero elsewhere; through ReLU, also zero where the input is not above zero.
+        // Every value is written (the output starts as NaN).
         let tiling = [
             Case(n: 2, h: 13, w: 13, c: 32, kh: 2, kw: 2, sh: 2, sw: 2, padding: .valid),
             Case(n: 1, h: 7, w: 5, c: 9, kh: 3, kw: 3, sh: 3, sw: 3, padding: .same),
             Case(n: 2, h: 5, w: 6, c: 3, kh: 2, kw: 2, sh: 2, sw: 2, padding: .same),
+            Case(n: 1, h: 11, w: 11, c: 6, kh: 2, kw: 2, sh: 2, sw: 2, padding: .valid),
+            Case(n: 1, h: 9, w: 8, c: 12, kh: 2, kw: 2, sh: 3, sw: 3, padding: .valid),
         ]
         for (index, testCase) in (tiling + Self.cases + Self.wideCases).enumerated() {
             let g = geometry(testCase)
-            let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index), in: 0, 2.999).map { $0.rounded(.down) }
+            let input = poolInput(g.batch * g.inputSize, seed: UInt64(index))
             let count = g.outputPixels * g.channels
-            var output = [Float](repeating: 0, count: count), argmax = [Int32](repeating: 0, count: count)
-            output.withUnsafeMutableBufferPointer { out in
-                argmax.withUnsafeMutableBufferPointer { maxPool(input, g, into: out.baseAddress!, argmax: $0.baseAddress!) }
-            }
-            var referenceArgmax = argmax
-            output.withUnsafeMutableBufferPointer { out in
+            var output = [Float](repeating: 0, count: count), referenceArgmax = [Int32](repeating: 0, count: count)
+            output.withUnsafeMutableBufferPointer { maxPool(input, g, into: $0.baseAddress!) }
+            var referenceOutput = output
+            referenceOutput.withUnsafeMutableBufferPointer { out in
                 referenceArgmax.withUnsafeMutableBufferPointer {
                     maxPoolReference(input, g, into: out.baseAddress!, argmax: $0.baseAddress!)
                 }
@@ -251,12 +253,46 @@ final class ConvolutionKernelTests: XCTestCase {
             let expected = (0..<input.count).map { i in
                 (0..<count).reduce(Float(0)) { referenceArgmax[$1] == Int32(i) ? $0 + outputGradient[$1] : $0 }
             }
-            var inputGradient = [Float](repeating: .nan, count: input.count)
-            inputGradient.withUnsafeMutableBufferPointer {
-                maxPoolBackward(outputGradient, argmax: argmax, g, into: $0.baseAddress!)
+            var referenceGradient = [Float](repeating: .nan, count: input.count)
+            referenceGradient.withUnsafeMutableBufferPointer {
+                maxPoolBackwardReference(outputGradient, argmax: referenceArgmax, g, into: $0.baseAddress!)
             }
-            XCTAssertEqual(inputGradient, expected, "case \(index)")
+            XCTAssertEqual(referenceGradient, expected, "case \(index): the reference")
+            for throughReLU in [false, true] {
+                var inputGradient = [Float](repeating: .nan, count: input.count)
+                inputGradient.withUnsafeMutableBufferPointer {
+                    maxPoolBackward(outputGradient, input: input, output: output, g, throughReLU: throughReLU,
+                                    into: $0.baseAddress!)
+                }
+                // ReLU's gradient passes where its output is above zero (Activation.relu.backward).
+                let wanted = throughReLU ? zip(expected, input).map { $1 > 0 ? $0 : 0 } : expected
+                XCTAssertEqual(inputGradient, wanted, "case \(index), through ReLU: \(throughReLU)")
+            }
         }
+    }
+
+    func testReLUConvolutionBeforePoolingLeavesItsGradientToThePool() throws {
+        // The model hands ReLU's gradient to the pool; the same layers as separate steps (an Activation layer
+        // between) must give the same gradients bit for bit.
+        let fused = try Sequential([.conv2D(8, kernelSize: 3, activation: .relu), .maxPooling2D(), .flatten],
+                                   inputShape: [9, 9, 2], seed: 3)
+        let apart = try Sequential([.conv2D(8, kernelSize: 3), .activation(.relu), .maxPooling2D(), .flatten],
+                                   inputShape: [9, 9, 2], seed: 3)
+        let x = randomTensor([3, 9, 9, 2], seed: 4), upstream = randomTensor([3, 3 * 3 * 8], seed: 5)
+        var results: [(Tensor, Tensor, [Float])] = []
+        for model in [fused, apart] {
+            model.store.zeroGradients()
+            let y = model.forward(x, training: true)
+            let dx = model.backward(upstream)
+            results.append((y, dx, Array(model.store.gradients)))
+        }
+        XCTAssertEqual((fused.layers[0] as? Conv2D)?.nextLayerAppliesActivationGradient, true)
+        XCTAssertEqual((fused.layers[1] as? MaxPooling2D)?.appliesInputReLUGradient, true)
+        XCTAssertEqual((apart.layers[2] as? MaxPooling2D)?.appliesInputReLUGradient, false)
+        XCTAssertEqual(results[0].0, results[1].0)
+        XCTAssertEqual(results[0].1, results[1].1)
+        XCTAssertEqual(results[0].2, results[1].2)
+        XCTAssertTrue(results[0].2.contains { $0 != 0 })
     }
 
     func testConv2DInSlicesEqualsSampleBySample() throws {

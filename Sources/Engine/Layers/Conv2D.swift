@@ -16,6 +16,9 @@ public struct Conv2D: Layer {
     public let inputShape: [Int]
     public let outputShape: [Int]
     public var parameters: [ParameterView] = []
+    /// Set by the model when a max pool that applies ReLU's gradient follows (`MaxPooling2D`): backward then takes
+    /// its output gradient as the gradient before the activation.
+    public internal(set) var nextLayerAppliesActivationGradient = false
 
     // Buffers kept from step to step, reallocated only when the batch size changes.
     private var dz: [Float] = []
@@ -110,19 +113,24 @@ public struct Conv2D: Layer {
         let gradientByConvolution = strides == (1, 1) && g.outputHeight * g.outputWidth >= g.inputHeight * g.inputWidth
         let slice = samplesPerSlice(g)
         let pixelsPerSample = g.withBatch(1).outputPixels
-        resize(&dz, to: g.outputPixels * filters)
         resize(&dColumns, to: inputGradient && !gradientByConvolution ? g.withBatch(slice).outputPixels * g.patchSize : 0)
         // col2im adds into dx; the convolution writes all of it.
         var dx = !inputGradient ? Tensor(zeros: [0])
             : gradientByConvolution ? Tensor(uninitialized: [g.batch] + inputShape) : Tensor(zeros: [g.batch] + inputShape)
         let kernel = store.pointer(parameters[0])
         let kernelGradient = store.gradient(parameters[0])
-        dz.withUnsafeMutableBufferPointer { dzBuffer in
-            let dzp = dzBuffer.baseAddress!
-            output.withPointer { yp in
-                dy.withPointer { activation.backward(output: yp, outputGradient: $0, into: dzp,
-                                                     rows: g.outputPixels, columns: filters) }
+        if !nextLayerAppliesActivationGradient {
+            resize(&dz, to: g.outputPixels * filters)
+            dz.withUnsafeMutableBufferPointer { dzBuffer in
+                output.withPointer { yp in
+                    dy.withPointer { activation.backward(output: yp, outputGradient: $0, into: dzBuffer.baseAddress!,
+                                                         rows: g.outputPixels, columns: filters) }
+                }
             }
+        }
+        let preActivation = nextLayerAppliesActivationGradient ? dy.scalars : dz
+        preActivation.withUnsafeBufferPointer { dzBuffer in
+            let dzp = dzBuffer.baseAddress!
             if useBias {
                 addColumnSums(of: dzp, rows: g.outputPixels, columns: filters, into: store.gradient(parameters[1]))
             }

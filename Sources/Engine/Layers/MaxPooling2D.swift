@@ -1,4 +1,4 @@
-/// Max pooling over NHWC input; remembers where each maximum came from for backward.
+/// Max pooling over NHWC input; keeps its input and output, which tell backward where each maximum came from.
 /// x is (N, H, W, C), y is (N, OH, OW, C). Strides default to the pool size, as in Keras.
 public struct MaxPooling2D: Layer {
     public let poolSize: (height: Int, width: Int)
@@ -7,8 +7,12 @@ public struct MaxPooling2D: Layer {
     public let inputShape: [Int]
     public let outputShape: [Int]
 
-    private var argmax: [Int32] = []
-    private var batch = 0
+    /// Set by the model when the layer before is a ReLU convolution: backward then returns the gradient before
+    /// that ReLU (`maxPoolBackward(throughReLU:)`), in the same pass, and the convolution leaves its own out.
+    public internal(set) var appliesInputReLUGradient = false
+
+    private var input = Tensor(zeros: [0])
+    private var output = Tensor(zeros: [0])
 
     public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid,
                 inputShape: [Int]) throws {
@@ -43,19 +47,23 @@ public struct MaxPooling2D: Layer {
                                  rng: inout SplitMix64) -> Tensor {
         let g = Self.geometry(batch: x.batchSize, inputShape, poolSize, strides, padding)
         var y = Tensor(uninitialized: [x.batchSize] + outputShape)
-        if argmax.count < y.count { argmax = [Int32](repeating: 0, count: y.count) }
-        argmax.withUnsafeMutableBufferPointer { arg in
-            x.withPointer { xp in y.withMutablePointer { maxPool(xp, g, into: $0, argmax: arg.baseAddress!) } }
-        }
-        batch = x.batchSize
+        x.withPointer { xp in y.withMutablePointer { maxPool(xp, g, into: $0) } }
+        input = x
+        output = y
         return y
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
-        let g = Self.geometry(batch: batch, inputShape, poolSize, strides, padding)
-        var dx = Tensor(uninitialized: [batch] + inputShape)
-        argmax.withUnsafeBufferPointer { arg in
-            dy.withPointer { dyp in dx.withMutablePointer { maxPoolBackward(dyp, argmax: arg.baseAddress!, g, into: $0) } }
+        let g = Self.geometry(batch: input.batchSize, inputShape, poolSize, strides, padding)
+        var dx = Tensor(uninitialized: input.shape)
+        input.withPointer { xp in
+            output.withPointer { yp in
+                dy.withPointer { dyp in
+                    dx.withMutablePointer {
+                        maxPoolBackward(dyp, input: xp, output: yp, g, throughReLU: appliesInputReLUGradient, into: $0)
+                    }
+                }
+            }
         }
         return dx
     }

@@ -100,7 +100,23 @@ public final class Sequential {
         self.inputShape = inputShape
         layerNames = names
         outputShapes = shapes
-        self.layers = layers
+        self.layers = Self.fusingReLUGradientIntoPooling(layers)
+    }
+
+    /// A ReLU convolution followed by a max pool: the pool's backward pass applies ReLU's gradient as it routes
+    /// the gradient to the maxima, and the convolution skips its own pass over the output for it. The gradient
+    /// is the same, bit for bit; one pass over the convolution's output is saved.
+    private static func fusingReLUGradientIntoPooling(_ layers: [any Layer]) -> [any Layer] {
+        var layers = layers
+        for i in layers.indices.dropLast() {
+            guard var convolution = layers[i] as? Conv2D, convolution.activation == .relu,
+                  var pool = layers[i + 1] as? MaxPooling2D else { continue }
+            convolution.nextLayerAppliesActivationGradient = true
+            pool.appliesInputReLUGradient = true
+            layers[i] = convolution
+            layers[i + 1] = pool
+        }
+        return layers
     }
 
     /// Runs every layer on a batch (N, inputShape...). Returns logits when `outputActivation` is softmax.
