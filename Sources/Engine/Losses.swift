@@ -20,75 +20,95 @@ public enum Loss: String, Codable, Sendable, CaseIterable {
     /// Mean loss over the batch, and its gradient with respect to `output`.
     /// `targets` holds class indices (N) for the sparse loss, and target rows (N, C) for the others.
     public func evaluate(output: Tensor, targets: Tensor, outputActivation: Activation) -> (loss: Float, gradient: Tensor) {
+        var gradient = Tensor.empty
+        let loss = evaluate(output: output, targets: targets, outputActivation: outputActivation, into: &gradient)
+        return (loss, gradient)
+    }
+
+    /// The same, with the gradient written into `gradient`, whose storage is reused: training calls it every pass.
+    /// One row at a time in scratch on the stack, so that a call allocates nothing once `gradient` is large enough.
+    public func evaluate(output: Tensor, targets: Tensor, outputActivation: Activation, into gradient: inout Tensor) -> Float {
         let n = output.batchSize
         let classes = output.sampleSize
-        let dense = self == .sparseCategoricalCrossentropy ? Loss.oneHot(targets, classes: classes) : targets
-        precondition(dense.count == output.count,
+        let sparse = self == .sparseCategoricalCrossentropy
+        precondition(sparse ? targets.count == n : targets.count == output.count,
                      "\(rawValue): targets of shape \(targets.shape) do not match outputs of shape \(output.shape)")
-        var gradient = Tensor(zeros: output.shape)
+        gradient.reshape(like: output)
         var total: Double = 0
         let scale = 1 / Float(n)
-        for r in 0..<n {
-            let z = Array(output.scalars[r * classes..<(r + 1) * classes])
-            let t = Array(dense.scalars[r * classes..<(r + 1) * classes])
-            var g = [Float](repeating: 0, count: classes)
-            switch (self, outputActivation) {
-            case (.meanSquaredError, _):
-                // l = mean_j (y_j - t_j)²; dl/dy_j = 2 (y_j - t_j) / C, through the softmax if there is one.
-                let y = outputActivation == .softmax ? Loss.softmax(z) : z
-                var dy = [Float](repeating: 0, count: classes)
-                for j in 0..<classes {
-                    let d = y[j] - t[j]
-                    total += Double(d * d) / Double(classes)
-                    dy[j] = 2 * d / Float(classes)
-                }
-                g = dy
-                if outputActivation == .softmax {
-                    y.withUnsafeBufferPointer { yp in
-                        dy.withUnsafeBufferPointer { dyp in
-                            g.withUnsafeMutableBufferPointer {
-                                Activation.softmax.backward(output: yp.baseAddress!, outputGradient: dyp.baseAddress!,
-                                                            into: $0.baseAddress!, rows: 1, columns: classes)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * classes) { scratch in
+            let t = scratch.baseAddress!, y = t + classes, dy = y + classes
+            output.withPointer { outputs in
+                targets.withPointer { targetRows in
+                    gradient.withMutablePointer { gradients in
+                        for r in 0..<n {
+                            let z = outputs + r * classes, g = gradients + r * classes
+                            if sparse {
+                                let label = Int(targetRows[r])
+                                precondition(label >= 0 && label < classes, "label \(label) outside 0..<\(classes)")
+                                t.update(repeating: 0, count: classes)
+                                t[label] = 1
+                            } else {
+                                t.update(from: targetRows + r * classes, count: classes)
                             }
+                            g.update(repeating: 0, count: classes)
+                            switch (self, outputActivation) {
+                            case (.meanSquaredError, _):
+                                // l = mean_j (y_j - t_j)²; dl/dy_j = 2 (y_j - t_j) / C, through the softmax if there is one.
+                                y.update(from: z, count: classes)
+                                if outputActivation == .softmax { Activation.softmaxRow(y, count: classes) }
+                                for j in 0..<classes {
+                                    let d = y[j] - t[j]
+                                    total += Double(d * d) / Double(classes)
+                                    dy[j] = 2 * d / Float(classes)
+                                }
+                                if outputActivation == .softmax {
+                                    Activation.softmax.backward(output: y, outputGradient: dy, into: g, rows: 1, columns: classes)
+                                } else {
+                                    g.update(from: dy, count: classes)
+                                }
+                            case (_, .softmax):
+                                // l = Σ_j t_j (lse(z) - z_j); dl/dz_j = softmax(z)_j Σ_k t_k - t_j.
+                                y.update(from: z, count: classes)
+                                Activation.softmaxRow(y, count: classes)
+                                var maximum = z[0], sum: Float = 0, targetMass: Float = 0
+                                for j in 1..<max(classes, 1) { maximum = max(maximum, z[j]) }
+                                for j in 0..<classes { sum += expf(z[j] - maximum) }
+                                let logSumExp = maximum + logf(sum)
+                                for j in 0..<classes { targetMass += t[j] }
+                                for j in 0..<classes where t[j] != 0 { total += Double(t[j] * (logSumExp - z[j])) }
+                                for j in 0..<classes { g[j] = y[j] * targetMass - t[j] }
+                            default:
+                                // l = -Σ_j t_j log(clip(y_j)); dl/dy_j = -t_j / y_j inside the clip range, 0 outside.
+                                for j in 0..<classes where t[j] != 0 {
+                                    let clipped = min(max(z[j], Loss.epsilon), 1 - Loss.epsilon)
+                                    total -= Double(t[j] * logf(clipped))
+                                    g[j] = clipped == z[j] ? -t[j] / clipped : 0
+                                }
+                            }
+                            for j in 0..<classes { g[j] *= scale }
                         }
                     }
                 }
-            case (_, .softmax):
-                // l = Σ_j t_j (lse(z) - z_j); dl/dz_j = softmax(z)_j Σ_k t_k - t_j.
-                let p = Loss.softmax(z)
-                let maximum = z.max()!
-                let logSumExp = maximum + logf(z.reduce(0) { $0 + expf($1 - maximum) })
-                let targetMass = t.reduce(0, +)
-                for j in 0..<classes where t[j] != 0 { total += Double(t[j] * (logSumExp - z[j])) }
-                for j in 0..<classes { g[j] = p[j] * targetMass - t[j] }
-            default:
-                // l = -Σ_j t_j log(clip(y_j)); dl/dy_j = -t_j / y_j inside the clip range, 0 outside.
-                for j in 0..<classes where t[j] != 0 {
-                    let y = min(max(z[j], Loss.epsilon), 1 - Loss.epsilon)
-                    total -= Double(t[j] * logf(y))
-                    g[j] = y == z[j] ? -t[j] / y : 0
-                }
             }
-            for j in 0..<classes { gradient.scalars[r * classes + j] = g[j] * scale }
         }
-        return (Float(total / Double(n)), gradient)
+        return Float(total / Double(n))
     }
 
     /// Rows of zeros with a one at each class index.
     public static func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
-        var out = Tensor(zeros: [labels.count, classes])
+        var rows = ReusedTensors(count: 1)
+        return rows.next(batch: labels.count, sampleShape: [classes]) { writeOneHot(labels, classes: classes, into: $0) }
+    }
+
+    /// `oneHot` into labels.count x classes values at `rows`.
+    public static func writeOneHot(_ labels: Tensor, classes: Int, into rows: UnsafeMutablePointer<Float>) {
+        rows.update(repeating: 0, count: labels.count * classes)
         for (r, label) in labels.scalars.enumerated() {
             let c = Int(label)
             precondition(c >= 0 && c < classes, "label \(c) outside 0..<\(classes)")
-            out.scalars[r * classes + c] = 1
+            rows[r * classes + c] = 1
         }
-        return out
-    }
-
-    static func softmax(_ z: [Float]) -> [Float] {
-        var p = z
-        p.withUnsafeMutableBufferPointer { Activation.softmaxRow($0.baseAddress!, count: z.count) }
-        return p
     }
 }
 

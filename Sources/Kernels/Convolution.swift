@@ -111,8 +111,8 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
     // The kernel rows are packed a block at a time: thousands of output pixels reuse them.
     let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
     defer { packed.deallocate() }
-    let segmentStarts = (0..<rowsPerBlock).map { $0 * image.rowWidth * c }
-    withRowTable { rows in
+    withRowTable(segments: rowsPerBlock) { rows, segmentStarts in
+        for s in 0..<rowsPerBlock { segmentStarts[s] = s * image.rowWidth * c }
         for firstRow in stride(from: 0, to: g.windowHeight, by: rowsPerBlock) {
             let kernelRows = min(rowsPerBlock, g.windowHeight - firstRow)
             let panels = panelsOf(kernel, ld: filters, depths: firstRow * run, depthCount: kernelRows * run,
@@ -159,9 +159,8 @@ public func convolutionKernelGradient(_ input: UnsafePointer<Float>, _ g: Window
     let inPlace = filters % NR == 0 && g.patchSize <= fewRows && isa.readsBInPlace
     let packed = inPlace ? nil : PackedPanels(depths: rowsPerBlock * g.outputWidth, columns: filters)
     defer { packed?.deallocate() }
-    var segmentStarts = [Int](repeating: 0, count: rowsPerBlock)
     let origin = image.start(sample: 0, row: 0, column: 0)
-    withRowTable { rows in
+    withRowTable(segments: rowsPerBlock) { rows, segmentStarts in
         for firstRow in stride(from: 0, to: outputRows, by: rowsPerBlock) {
             let count = min(rowsPerBlock, outputRows - firstRow)
             let panels = panelsOf(outputGradient, ld: filters, depths: firstRow * g.outputWidth,

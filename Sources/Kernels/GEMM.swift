@@ -115,6 +115,13 @@ func withRowTable(_ body: (UnsafeMutablePointer<UnsafePointer<Float>>) -> Void) 
     withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: MC) { body($0.baseAddress!) }
 }
 
+/// The same, with room for `segments` segment starts beside it: the convolutions' scratch, off the heap.
+func withRowTable(segments: Int, _ body: (UnsafeMutablePointer<UnsafePointer<Float>>, UnsafeMutablePointer<Int>) -> Void) {
+    withRowTable { rows in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: segments) { body(rows, $0.baseAddress!) }
+    }
+}
+
 /// Rows of op(A) per block: one block's rows stay in L2 while every B panel of the depth block passes over them.
 let MC = 120
 

@@ -8,6 +8,8 @@ public struct Dataset: Sendable {
     public let count: Int
     public let rows: Int
     public let columns: Int
+    /// One image's tensor shape: rows, columns, one channel.
+    public let sampleShape: [Int]
 
     public init(images: [UInt8], labels: [UInt8], rows: Int, columns: Int) {
         precondition(images.count == labels.count * rows * columns, "Dataset: images and labels disagree in count")
@@ -16,6 +18,7 @@ public struct Dataset: Sendable {
         self.count = labels.count
         self.rows = rows
         self.columns = columns
+        sampleShape = [rows, columns, 1]
     }
 
     /// Loads and validates one images/labels pair of IDX files.
@@ -39,10 +42,8 @@ public struct Dataset: Sendable {
         self.init(images: images.bytes, labels: labels.bytes, rows: images.dimensions[1], columns: images.dimensions[2])
     }
 
-    public var sampleShape: [Int] { [rows, columns, 1] }
-
     /// byte / 255 correctly rounded, as Keras' `x / 255.0` (multiplying by a rounded 1/255 is an ulp off).
-    static let scaled: [Float] = (0..<256).map { Float($0) / 255 }
+    @usableFromInline static let scaled: [Float] = (0..<256).map { Float($0) / 255 }
 
     /// Samples `range` as a new dataset (e.g. a validation split).
     public func subset(_ range: Range<Int>) -> Dataset {
@@ -53,23 +54,35 @@ public struct Dataset: Sendable {
 
     /// The samples at `indices` as (images (N, rows, columns, 1) scaled to [0, 1], labels (N) as class indices).
     public func batch<C: Collection>(_ indices: C) -> (images: Tensor, labels: Tensor) where C.Element == Int {
+        var images = ReusedTensors(count: 1), labels = ReusedTensors(count: 1)
+        return (images.next(batch: indices.count, sampleShape: sampleShape) { writeImages(indices, into: $0) },
+                labels.next(batch: indices.count, sampleShape: []) { writeLabels(indices, into: $0) })
+    }
+
+    /// The images at `indices`, one after another, scaled to [0, 1]. Inlinable, so that it is specialized for the
+    /// caller's collection: unspecialized, iterating it allocates.
+    @inlinable
+    public func writeImages<C: Collection>(_ indices: C, into target: UnsafeMutablePointer<Float>) where C.Element == Int {
         let pixels = rows * columns
-        var x = [Float](repeating: 0, count: indices.count * pixels)
-        var y = [Float](repeating: 0, count: indices.count)
         // Every index is checked once per sample; the pixel loop then runs on buffers, without a check per pixel.
         images.withUnsafeBufferPointer { source in
-            x.withUnsafeMutableBufferPointer { target in
-                Dataset.scaled.withUnsafeBufferPointer { scaled in
-                    for (row, index) in indices.enumerated() {
-                        precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
-                        let from = source.baseAddress! + index * pixels, to = target.baseAddress! + row * pixels
-                        for p in 0..<pixels { to[p] = scaled[Int(from[p])] }
-                        y[row] = Float(labels[index])
-                    }
+            Dataset.scaled.withUnsafeBufferPointer { scaled in
+                for (row, index) in indices.enumerated() {
+                    precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
+                    let from = source.baseAddress! + index * pixels, to = target + row * pixels
+                    for p in 0..<pixels { to[p] = scaled[Int(from[p])] }
                 }
             }
         }
-        return (Tensor(shape: [indices.count, rows, columns, 1], scalars: x), Tensor(shape: [indices.count], scalars: y))
+    }
+
+    /// The labels at `indices` as class indices.
+    @inlinable
+    public func writeLabels<C: Collection>(_ indices: C, into target: UnsafeMutablePointer<Float>) where C.Element == Int {
+        for (row, index) in indices.enumerated() {
+            precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
+            target[row] = Float(labels[index])
+        }
     }
 }
 

@@ -31,6 +31,13 @@ public final class Trainer {
     /// Polled after every step on every rank; true on any rank makes all of them checkpoint and stop.
     public var stopRequested: () -> Bool = { false }
 
+    // A pass's inputs, targets and loss gradient, kept from pass to pass: the steady state allocates none. Images
+    // take turns between two buffers, as the first layer keeps its input until its next forward pass.
+    private var passImages = ReusedTensors(count: 2)
+    private var passLabels = ReusedTensors(count: 1)
+    private var passTargets = ReusedTensors(count: 1)
+    private var lossGradient = Tensor.empty
+
     public var history: [EpochRecord] { progress.history }
     public var samplesSeen: Int { progress.samplesSeen }
 
@@ -204,15 +211,20 @@ public final class Trainer {
         let perPass = model.samplesPerPass ?? max(indices.count, 1)
         for first in stride(from: indices.startIndex, to: indices.endIndex, by: perPass) {
             let pass = indices[first..<min(first + perPass, indices.endIndex)]
-            let (x, labels) = data.batch(pass)
+            let x = passImages.next(batch: pass.count, sampleShape: data.sampleShape) { data.writeImages(pass, into: $0) }
+            let labels = passLabels.next(batch: pass.count, sampleShape: []) { data.writeLabels(pass, into: $0) }
             let output = model.forward(x, training: true)
-            var (loss, gradient) = configuration.loss.evaluate(
-                output: output, targets: Trainer.targets(labels, classes: output.sampleSize, loss: configuration.loss),
-                outputActivation: model.outputActivation)
+            let targets = configuration.loss == .sparseCategoricalCrossentropy ? labels
+                : passTargets.next(batch: pass.count, sampleShape: model.outputShapes.last!) {
+                    Loss.writeOneHot(labels, classes: output.sampleSize, into: $0)
+                }
+            let loss = configuration.loss.evaluate(output: output, targets: targets, outputActivation: model.outputActivation,
+                                                   into: &lossGradient)
             // The loss is the mean over the pass's samples; the step wants the mean over the global batch.
             let share = Float(pass.count) / Float(globalCount)
-            for i in gradient.scalars.indices { gradient.scalars[i] *= share }
-            model.backward(gradient, inputGradient: false)
+            let count = lossGradient.count
+            lossGradient.withMutablePointer { for i in 0..<count { $0[i] *= share } }
+            model.backward(lossGradient, inputGradient: false)
             metrics[0] += Double(loss) * Double(pass.count)
             metrics[1] += Double(correctPredictions(output: output, labels: labels))
             metrics[2] += Double(pass.count)

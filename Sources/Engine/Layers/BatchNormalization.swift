@@ -13,6 +13,10 @@ public struct BatchNormalization: Layer {
     private var normalized: [Float] = []  // x̂ of the last forward pass
     private var inverseStd: [Float] = []  // 1 / sqrt(var + ε) per feature, of the statistics that were used
     private var batchStatisticsUsed = true
+    // Per-feature scratch and the output buffers, kept from step to step.
+    private var mean: [Float] = [], variance: [Float] = [], sumDy: [Float] = [], sumDyXhat: [Float] = []
+    private var outputs = ReusedTensors(count: 2)
+    private var inputGradients = ReusedTensors(count: 1)
 
     public init(momentum: Float = 0.99, epsilon: Float = 1e-3, inputShape: [Int]) throws {
         guard let features = inputShape.last, features > 0 else {
@@ -39,8 +43,8 @@ public struct BatchNormalization: Layer {
         let rows = x.count / c
         let gamma = store.pointer(parameters[0]), beta = store.pointer(parameters[1])
         let movingMean = store.pointer(parameters[2]), movingVariance = store.pointer(parameters[3])
-        var mean = [Float](repeating: 0, count: c)
-        var variance = [Float](repeating: 0, count: c)
+        resize(&mean, to: c)
+        resize(&variance, to: c)
         if training {
             x.withPointer { batchStatistics($0, rows: rows, features: c, mean: &mean, variance: &variance) }
             for j in 0..<c {
@@ -53,17 +57,17 @@ public struct BatchNormalization: Layer {
                 variance[j] = movingVariance[j]
             }
         }
-        inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        if normalized.count != x.count { normalized = [Float](repeating: 0, count: x.count) }
-        var y = Tensor(uninitialized: x.shape)
-        x.withPointer { xp in
-            y.withMutablePointer { yp in
-                batchNormalize(xp, rows: rows, features: c, mean: mean, inverseStd: inverseStd, gamma: gamma,
+        resize(&inverseStd, to: c)
+        for j in 0..<c { inverseStd[j] = 1 / (variance[j] + epsilon).squareRoot() }
+        resize(&normalized, to: x.count)
+        batchStatisticsUsed = training
+        let (batchMean, batchInverseStd) = (mean, inverseStd)
+        return outputs.next(batch: x.batchSize, sampleShape: outputShape) { yp in
+            x.withPointer { xp in
+                batchNormalize(xp, rows: rows, features: c, mean: batchMean, inverseStd: batchInverseStd, gamma: gamma,
                                beta: beta, normalized: &normalized, into: yp)
             }
         }
-        batchStatisticsUsed = training
-        return y
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
@@ -71,8 +75,8 @@ public struct BatchNormalization: Layer {
         let rows = dy.count / c
         let gamma = store.pointer(parameters[0])
         let dGamma = store.gradient(parameters[0]), dBeta = store.gradient(parameters[1])
-        var sumDy = [Float](repeating: 0, count: c)
-        var sumDyXhat = [Float](repeating: 0, count: c)
+        resize(&sumDy, to: c)
+        resize(&sumDyXhat, to: c)
         dy.withPointer {
             batchGradientSums($0, normalized: normalized, rows: rows, features: c, sumDy: &sumDy, sumDyXhat: &sumDyXhat)
         }
@@ -80,20 +84,20 @@ public struct BatchNormalization: Layer {
             dGamma[j] += sumDyXhat[j]
             dBeta[j] += sumDy[j]
         }
-        var dx = batchStatisticsUsed ? Tensor(uninitialized: dy.shape) : dy
-        if batchStatisticsUsed {
-            // In the forward pass this was: x̂ = (x - μ)·s with μ, s = 1/σ from this batch, y = γx̂ + β; so now
-            // dx = γ·s/M · (M·dy - Σdy - x̂·Σ(dy·x̂)), the mean and variance carrying gradient back too.
+        let (xHat, scale, sums, sumsTimesXHat) = (normalized, inverseStd, sumDy, sumDyXhat)
+        let statisticsOfTheBatch = batchStatisticsUsed
+        return inputGradients.next(batch: dy.batchSize, sampleShape: outputShape) { dxp in
             dy.withPointer { dyp in
-                dx.withMutablePointer {
-                    batchNormInputGradient(dyp, normalized: normalized, rows: rows, features: c, gamma: gamma,
-                                           inverseStd: inverseStd, sumDy: sumDy, sumDyXhat: sumDyXhat, into: $0)
+                if statisticsOfTheBatch {
+                    // In the forward pass this was: x̂ = (x - μ)·s with μ, s = 1/σ from this batch, y = γx̂ + β; so
+                    // now dx = γ·s/M · (M·dy - Σdy - x̂·Σ(dy·x̂)), the mean and variance carrying gradient back too.
+                    batchNormInputGradient(dyp, normalized: xHat, rows: rows, features: c, gamma: gamma,
+                                           inverseStd: scale, sumDy: sums, sumDyXhat: sumsTimesXHat, into: dxp)
+                } else {
+                    // With moving statistics the layer is affine: dx = dy·γ·s.
+                    for r in 0..<rows { for j in 0..<c { dxp[r * c + j] = dyp[r * c + j] * (gamma[j] * scale[j]) } }
                 }
             }
-        } else {
-            // With moving statistics the layer is affine: dx = dy·γ·s.
-            for r in 0..<rows { for j in 0..<c { dx.scalars[r * c + j] *= gamma[j] * inverseStd[j] } }
         }
-        return dx
     }
 }

@@ -24,8 +24,10 @@ public struct Conv2D: Layer {
     private var dz: [Float] = []
     private var dColumns: [Float] = []
     private var turned: [Float] = []
-    private var input = Tensor(zeros: [0])
-    private var output = Tensor(zeros: [0])
+    private var input = Tensor.empty
+    private var output = Tensor.empty
+    private var outputs = ReusedTensors(count: 2)
+    private var inputGradients = ReusedTensors(count: 1)
     private var geometry: WindowGeometry?
 
     public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
@@ -73,13 +75,11 @@ public struct Conv2D: Layer {
                                channels: inputShape[2], windowHeight: kernelSize.height,
                                windowWidth: kernelSize.width, strideHeight: strides.height,
                                strideWidth: strides.width, padding: padding)
-        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
-        x.withPointer { xp in
-            y.withMutablePointer { yp in
-                convolve(xp, g, kernel: kernel, filters: filters, bias: bias, activation: activation, into: yp)
-            }
+        let (filters, activation) = (filters, activation)
+        let y = outputs.next(batch: x.batchSize, sampleShape: outputShape) { yp in
+            x.withPointer { convolve($0, g, kernel: kernel, filters: filters, bias: bias, activation: activation, into: yp) }
         }
         geometry = g
         input = x
@@ -114,9 +114,7 @@ public struct Conv2D: Layer {
         let slice = samplesPerSlice(g)
         let pixelsPerSample = g.withBatch(1).outputPixels
         resize(&dColumns, to: inputGradient && !gradientByConvolution ? g.withBatch(slice).outputPixels * g.patchSize : 0)
-        // col2im adds into dx; the convolution writes all of it.
-        var dx = !inputGradient ? Tensor(zeros: [0])
-            : gradientByConvolution ? Tensor(uninitialized: [g.batch] + inputShape) : Tensor(zeros: [g.batch] + inputShape)
+        var dx = Tensor.empty
         let kernel = store.pointer(parameters[0])
         let kernelGradient = store.gradient(parameters[0])
         if !nextLayerAppliesActivationGradient {
@@ -141,12 +139,15 @@ public struct Conv2D: Layer {
             if gradientByConvolution {
                 resize(&turned, to: g.patchSize * filters)
                 turned.withUnsafeMutableBufferPointer { turnedKernel(kernel, g, filters: filters, into: $0.baseAddress!) }
-                dx.withMutablePointer { convolve(dzp, g.inputGradientWindows(filters: filters), kernel: turned,
-                                                 filters: inputShape[2], into: $0) }
+                dx = inputGradients.next(batch: g.batch, sampleShape: inputShape) {
+                    convolve(dzp, g.inputGradientWindows(filters: filters), kernel: turned, filters: inputShape[2], into: $0)
+                }
                 return
             }
             dColumns.withUnsafeMutableBufferPointer { dcol in
-                dx.withMutablePointer { dxp in
+                dx = inputGradients.next(batch: g.batch, sampleShape: inputShape) { dxp in
+                    // col2im adds into dx.
+                    dxp.update(repeating: 0, count: g.batch * g.inputSize)
                     for first in stride(from: 0, to: g.batch, by: slice) {
                         let part = g.withBatch(min(slice, g.batch - first))
                         sgemm(transposeA: false, transposeB: true, m: part.outputPixels, n: g.patchSize, k: filters,

@@ -6,11 +6,14 @@ public struct Dense: Layer {
     public let kernelInitializer: Initializer
     public let useBias: Bool
     public let inputFeatures: Int
+    public let inputShape: [Int]
     public let outputShape: [Int]
     public var parameters: [ParameterView] = []
 
-    private var input = Tensor(zeros: [0])
-    private var output = Tensor(zeros: [0])
+    private var input = Tensor.empty
+    private var output = Tensor.empty
+    private var outputs = ReusedTensors(count: 2)
+    private var inputGradients = ReusedTensors(count: 1)
     private var dz: [Float] = []  // kept from step to step
 
     public init(units: Int, activation: Activation = .linear, kernelInitializer: Initializer = .glorotUniform,
@@ -24,6 +27,7 @@ public struct Dense: Layer {
         self.kernelInitializer = kernelInitializer
         self.useBias = useBias
         inputFeatures = features
+        self.inputShape = inputShape
         outputShape = inputShape.dropLast() + [units]
     }
 
@@ -35,15 +39,15 @@ public struct Dense: Layer {
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
         let rows = x.count / inputFeatures
-        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
-        x.withPointer { xp in
-            y.withMutablePointer { yp in
+        let (units, inputFeatures, activation) = (units, inputFeatures, activation)
+        let y = outputs.next(batch: x.batchSize, sampleShape: outputShape) { yp in
+            x.withPointer { xp in
                 sgemm(transposeA: false, transposeB: false, m: rows, n: units, k: inputFeatures,
                       a: xp, lda: inputFeatures, b: kernel, ldb: units, c: yp, ldc: units, accumulate: false)
-                addBiasAndActivate(yp, bias: bias, rows: rows, columns: units, activation: activation)
             }
+            addBiasAndActivate(yp, bias: bias, rows: rows, columns: units, activation: activation)
         }
         input = x
         output = y
@@ -59,7 +63,7 @@ public struct Dense: Layer {
         // In the forward pass this was: z = x·W + b, y = act(z); so now: dz = act'(y) ⊙ dy,
         // dW += xᵀ·dz, db += Σ_rows dz, dx = dz·Wᵀ.
         resize(&dz, to: rows * units)
-        var dx = Tensor(uninitialized: inputGradient ? input.shape : [0])
+        var dx = Tensor.empty
         let kernel = store.pointer(parameters[0])
         dz.withUnsafeMutableBufferPointer { dzBuffer in
             let dzp = dzBuffer.baseAddress!
@@ -74,7 +78,7 @@ public struct Dense: Layer {
             }
             if useBias { addColumnSums(of: dzp, rows: rows, columns: units, into: store.gradient(parameters[1])) }
             guard inputGradient else { return }
-            dx.withMutablePointer { dxp in
+            dx = inputGradients.next(batch: input.batchSize, sampleShape: inputShape) { dxp in
                 sgemm(transposeA: false, transposeB: true, m: rows, n: inputFeatures, k: units, a: dzp, lda: units,
                       b: kernel, ldb: units, c: dxp, ldc: inputFeatures, accumulate: false)
             }

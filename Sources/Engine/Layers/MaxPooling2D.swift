@@ -11,8 +11,10 @@ public struct MaxPooling2D: Layer {
     /// that ReLU (`maxPoolBackward(throughReLU:)`), in the same pass, and the convolution leaves its own out.
     public internal(set) var appliesInputReLUGradient = false
 
-    private var input = Tensor(zeros: [0])
-    private var output = Tensor(zeros: [0])
+    private var input = Tensor.empty
+    private var output = Tensor.empty
+    private var outputs = ReusedTensors(count: 2)
+    private var inputGradients = ReusedTensors(count: 1)
 
     public init(poolSize: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid,
                 inputShape: [Int]) throws {
@@ -46,8 +48,7 @@ public struct MaxPooling2D: Layer {
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
         let g = Self.geometry(batch: x.batchSize, inputShape, poolSize, strides, padding)
-        var y = Tensor(uninitialized: [x.batchSize] + outputShape)
-        x.withPointer { xp in y.withMutablePointer { maxPool(xp, g, into: $0) } }
+        let y = outputs.next(batch: x.batchSize, sampleShape: outputShape) { yp in x.withPointer { maxPool($0, g, into: yp) } }
         input = x
         output = y
         return y
@@ -55,16 +56,13 @@ public struct MaxPooling2D: Layer {
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
         let g = Self.geometry(batch: input.batchSize, inputShape, poolSize, strides, padding)
-        var dx = Tensor(uninitialized: input.shape)
-        input.withPointer { xp in
-            output.withPointer { yp in
-                dy.withPointer { dyp in
-                    dx.withMutablePointer {
-                        maxPoolBackward(dyp, input: xp, output: yp, g, throughReLU: appliesInputReLUGradient, into: $0)
-                    }
+        let (input, output, throughReLU) = (input, output, appliesInputReLUGradient)
+        return inputGradients.next(batch: input.batchSize, sampleShape: inputShape) { dxp in
+            input.withPointer { xp in
+                output.withPointer { yp in
+                    dy.withPointer { maxPoolBackward($0, input: xp, output: yp, g, throughReLU: throughReLU, into: dxp) }
                 }
             }
         }
-        return dx
     }
 }

@@ -121,7 +121,7 @@ public final class Sequential {
 
     /// Runs every layer on a batch (N, inputShape...). Returns logits when `outputActivation` is softmax.
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
-        precondition(Array(input.shape.dropFirst()) == inputShape,
+        precondition(input.shape.dropFirst().elementsEqual(inputShape),
                      "Sequential: input samples have shape \(Array(input.shape.dropFirst())), model expects \(inputShape)")
         var x = input
         for i in layers.indices { x = layers[i].forward(x, store: store, training: training, rng: &rng) }
@@ -139,7 +139,7 @@ public final class Sequential {
         for i in layers.indices.reversed() where i >= lowest {
             gradient = layers[i].backward(gradient, store: store, inputGradient: inputGradient || i > lowest)
         }
-        return inputGradient ? gradient : Tensor(zeros: [0])
+        return inputGradient ? gradient : .empty
     }
 
     /// One training step's forward and backward as `forward` and `backward(_:inputGradient: false)` run them,
@@ -170,11 +170,11 @@ public final class Sequential {
     /// pass from the model's one generator: with two or more of them, a seed gives other (equally random) masks
     /// than whole batches would. nil when the whole batch must go at once: BatchNormalization normalizes over
     /// the batch. Measured on convnet and cnn-small, in the benchmark notes.
-    public var samplesPerPass: Int? {
+    public private(set) lazy var samplesPerPass: Int? = {
         guard !layers.contains(where: { $0 is BatchNormalization }) else { return nil }
         let largest = ([inputShape] + outputShapes).map { $0.reduce(1, *) }.max()!
         return max(1, (512 << 10) / (largest * MemoryLayout<Float>.size))
-    }
+    }()
 
     /// Where training's backward pass stops: layers before it have no weights, so no gradient is needed there.
     public var firstLayerWithWeights: Int { layers.firstIndex { !$0.parameters.isEmpty } ?? 0 }
