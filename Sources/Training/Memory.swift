@@ -34,7 +34,8 @@ public struct MemoryBudget: Sendable {
     public let modelBytes: Int
     public let optimizerBytes: Int
     /// One pass of samples as kept for backward (the local batch, or `Sequential.samplesPerPass` of it): every
-    /// layer's output, and the im2col columns of each input gradient a convolution computes (all but the first
+    /// layer's output in the two buffers it takes turns with, the input gradient it hands back (every layer after
+    /// the first with weights; Flatten has neither), and the im2col columns of each input gradient a convolution computes (all but the first
     /// layer with weights) for the slice of samples it works on at a time. Not counted: the zero-bordered copies
     /// of padded inputs, which last one call.
     public let activationBytes: Int
@@ -49,7 +50,11 @@ public struct MemoryBudget: Sendable {
         let pass = min(localBatch, model.samplesPerPass ?? localBatch)
         var floats = 0, columns = 0
         for (i, shape) in model.outputShapes.enumerated() {
-            floats += shape.reduce(1, *)
+            let inputShape = i == 0 ? model.inputShape : model.outputShapes[i - 1]
+            // Flatten hands on its input's scalars under another shape: no buffers of its own.
+            if !(model.layers[i] is Flatten) {
+                floats += 2 * shape.reduce(1, *) + (i > model.firstLayerWithWeights ? inputShape.reduce(1, *) : 0)
+            }
             // A kernel over an image output is a convolution: one patch row per output position.
             if shape.count == 3, i > model.firstLayerWithWeights, let gemm = model.gemmShape(ofLayer: i) {
                 let columnsPerSample = gemm.positions * gemm.depth

@@ -146,20 +146,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(budget.datasetBytes, 2 * 5 * 785)
         XCTAssertEqual(budget.modelBytes, 4 * 2 * 27_090, "values and gradients")
         XCTAssertEqual(budget.optimizerBytes, 4 * 2 * 27_090, "two slots, as Adam's m and v")
-        // Per sample: conv output 2704 + flatten 2704 + dense 10; the first convolution computes no input
-        // gradient, so it holds no columns.
-        XCTAssertEqual(budget.activationBytes, 4 * 3 * (2704 + 2704 + 10))
+        // Per sample: the conv output 2704 and the dense output 10 twice each (the buffers they take turns with),
+        // and dense's input gradient 2704; Flatten holds nothing; the first convolution computes no input
+        // gradient, so it holds neither one nor columns.
+        let perSample = 2 * 2704 + 2 * 10 + 2704
+        XCTAssertEqual(budget.activationBytes, 4 * 3 * perSample)
         XCTAssertEqual(budget.totalBytes,
                        budget.datasetBytes + budget.modelBytes + budget.optimizerBytes + budget.activationBytes)
         // 200 samples go 48 at a time (512 KiB of the largest output, 10,816 bytes a sample).
         XCTAssertEqual(model.samplesPerPass, 48)
         let large = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data], localBatch: 200)
-        XCTAssertEqual(large.activationBytes, 4 * 48 * (2704 + 2704 + 10))
-        // A second convolution's input gradient holds columns: 24x24 positions x 36 values a sample.
+        XCTAssertEqual(large.activationBytes, 4 * 48 * perSample)
+        // A second convolution (output 2304) returns an input gradient (2704) and holds columns for it: 24x24
+        // positions x 36 values a sample.
         let deeper = try Sequential([.conv2D(4, kernelSize: 3), .conv2D(4, kernelSize: 3), .flatten, .dense(10)],
                                     inputShape: [28, 28, 1])
         let deep = MemoryBudget(model: deeper, optimizerSlots: 2, datasets: [data], localBatch: 3)
-        XCTAssertEqual(deep.activationBytes, 4 * 3 * (2704 + 2304 + 2304 + 10 + 576 * 36))
+        XCTAssertEqual(deep.activationBytes, 4 * 3 * (2 * 2704 + 2 * 2304 + 2704 + 2 * 10 + 2304 + 576 * 36))
     }
 
     func testResidentMemoryReadsThisProcess() throws {
