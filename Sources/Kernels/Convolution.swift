@@ -214,8 +214,8 @@ private struct WindowedImage {
             return
         }
         let c = g.channels, count = g.batch * height * width * c
-        let image = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        image.initialize(repeating: 0, count: count)
+        let image = ScratchBuffers.ofThisThread.lend(floats: count)
+        image.update(repeating: 0, count: count)
         // The input's pixel (ih, iw) goes to (ih + padTop, iw + padLeft).
         let copiedRows = min(g.inputHeight, height - g.padTop), copiedColumns = min(g.inputWidth, width - g.padLeft)
         for n in 0..<g.batch {
@@ -234,7 +234,7 @@ private struct WindowedImage {
         pixels + n * imageSize + (row * rowWidth + column) * channels
     }
 
-    func deallocate() { copy?.deallocate() }
+    func deallocate() { if let copy { ScratchBuffers.ofThisThread.giveBack(copy) } }
 }
 
 /// The adjoint of im2col: adds each column entry back onto the input pixel it was copied from.

@@ -96,17 +96,15 @@ public func sgemm(
     }
 }
 
-/// op(B) packed for the micro-kernels, one block of depths and columns at a time.
+/// op(B) packed for the micro-kernels, one block of depths and columns at a time, in this thread's scratch.
 struct PackedPanels {
     let values: UnsafeMutablePointer<Float>
 
     init(depths: Int, columns: Int) {
-        let count = depths * ((columns + NR - 1) / NR * NR)
-        values = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: count)
+        values = ScratchBuffers.ofThisThread.lend(floats: depths * ((columns + NR - 1) / NR * NR))
     }
 
-    func deallocate() { values.deallocate() }
+    func deallocate() { ScratchBuffers.ofThisThread.giveBack(values) }
 }
 
 /// Lends a table for the start of every row of an MC block of op(A).

@@ -37,6 +37,7 @@ public final class Trainer {
     private var passLabels = ReusedTensors(count: 1)
     private var passTargets = ReusedTensors(count: 1)
     private var lossGradient = Tensor.empty
+    private var stepMetrics = [Double](repeating: 0, count: 4)
 
     public var history: [EpochRecord] { progress.history }
     public var samplesSeen: Int { progress.samplesSeen }
@@ -91,10 +92,14 @@ public final class Trainer {
                 let mine = communicator.share(of: global.count)
                 let local = global[(global.startIndex + mine.lowerBound)..<(global.startIndex + mine.upperBound)]
                 // [loss sum, correct, samples, stop requests]: one small allreduce after the gradients'.
-                var metrics = trainStep(local, of: training, globalCount: global.count, timer: &interval)
-                metrics.append(stopRequested() ? 1 : 0)
+                let rankTotals = trainStep(local, of: training, globalCount: global.count, timer: &interval)
+                stepMetrics[0] = rankTotals.lossSum
+                stepMetrics[1] = rankTotals.correct
+                stepMetrics[2] = rankTotals.samples
+                stepMetrics[3] = stopRequested() ? 1 : 0
                 let communicationStart = Date()
-                communicator.allreduce(&metrics, .sum)
+                communicator.allreduce(&stepMetrics, .sum)
+                let metrics = stepMetrics
                 interval.communication += Date().timeIntervalSince(communicationStart)
                 // As Keras' TerminateOnNaN: stop at the first non-finite loss, before it reaches a checkpoint, so
                 // the last one saved is the last good state. Every rank sees the same sum and stops together.
@@ -202,11 +207,13 @@ public final class Trainer {
     }
 
     /// Forward, backward, allreduce and update for this rank's share of one global batch.
-    /// Returns this rank's [loss sum, correct, samples], to be summed across ranks.
-    public func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer) -> [Double] {
+    /// Returns this rank's loss sum, correct predictions and samples, to be summed across ranks.
+    @discardableResult
+    public func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer)
+        -> (lossSum: Double, correct: Double, samples: Double) {
         let computeStart = Date()
         model.store.zeroGradients()
-        var metrics = [0.0, 0.0, 0.0]
+        var metrics = (lossSum: 0.0, correct: 0.0, samples: 0.0)
         // A few samples a pass, each pass's layer outputs still in cache when backward reads them.
         let perPass = model.samplesPerPass ?? max(indices.count, 1)
         for first in stride(from: indices.startIndex, to: indices.endIndex, by: perPass) {
@@ -225,9 +232,9 @@ public final class Trainer {
             let count = lossGradient.count
             lossGradient.withMutablePointer { for i in 0..<count { $0[i] *= share } }
             model.backward(lossGradient, inputGradient: false)
-            metrics[0] += Double(loss) * Double(pass.count)
-            metrics[1] += Double(correctPredictions(output: output, labels: labels))
-            metrics[2] += Double(pass.count)
+            metrics.lossSum += Double(loss) * Double(pass.count)
+            metrics.correct += Double(correctPredictions(output: output, labels: labels))
+            metrics.samples += Double(pass.count)
         }
         let communicationStart = Date()
         timer.compute += communicationStart.timeIntervalSince(computeStart)

@@ -2,8 +2,8 @@
 public struct Flatten: Layer {
     public let inputShape: [Int]
     public let outputShape: [Int]
-    private var flattenedShape: [Int] = []
-    private var unflattenedShape: [Int] = []
+    private var flattenedShapes: [Int: [Int]] = [:]
+    private var unflattenedShapes: [Int: [Int]] = [:]
 
     public init(inputShape: [Int]) {
         self.inputShape = inputShape
@@ -12,18 +12,19 @@ public struct Flatten: Layer {
 
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
-        Self.reshaped(x, to: outputShape, reusing: &flattenedShape)
+        Tensor(shape: Self.shape(batch: x.batchSize, outputShape, in: &flattenedShapes), scalars: x.scalars)
     }
 
     public mutating func backward(_ dy: Tensor, store: ParameterStore) -> Tensor {
-        Self.reshaped(dy, to: inputShape, reusing: &unflattenedShape)
+        Tensor(shape: Self.shape(batch: dy.batchSize, inputShape, in: &unflattenedShapes), scalars: dy.scalars)
     }
 
-    /// The same scalars as [batch] + sampleShape, with the shape array of the call before when the batch is the
-    /// same: a pass allocates nothing.
-    private static func reshaped(_ x: Tensor, to sampleShape: [Int], reusing shape: inout [Int]) -> Tensor {
-        if shape.isEmpty { shape = [x.batchSize] + sampleShape }
-        shape[0] = x.batchSize
-        return Tensor(shape: shape, scalars: x.scalars)
+    /// [batch] + sampleShape, made once for each batch size (a step's passes have one or two): a pass allocates
+    /// nothing.
+    private static func shape(batch: Int, _ sampleShape: [Int], in shapes: inout [Int: [Int]]) -> [Int] {
+        if let shape = shapes[batch] { return shape }
+        let shape = [batch] + sampleShape
+        shapes[batch] = shape
+        return shape
     }
 }
