@@ -75,6 +75,15 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    func testEveryEdgeOfRows() {
+        // m = 8q + r for every r: the AVX-512 kernel computes an edge of r rows in a tile of 1, 2, 4 or 8 rows.
+        for m in 1...17 {
+            for (transposeA, transposeB) in [(false, false), (false, true), (true, false)] {
+                check(transposeA: transposeA, transposeB: transposeB, m: m, n: 40, k: 37, accumulate: m % 2 == 0)
+            }
+        }
+    }
+
     func testAccumulateAddsToC() {
         for (transposeA, transposeB) in [(false, false), (false, true), (true, false)] {
             check(transposeA: transposeA, transposeB: transposeB, m: 13, n: 17, k: 300, accumulate: true)
