@@ -112,10 +112,11 @@ float ckernels_fma_probe_avx512(const float *values, long iterations) {
     return _mm512_reduce_add_ps(sum);
 }
 
-__attribute__((target("avx2,fma")))
-void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
-                             const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
-                             long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
+// Inlined with a constant `tile_rows` (6, 3, 2 or 1: the rows computed, at least row_count), as the AVX-512 tile.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tile_6_rows_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
+                                    const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                                    float *c, long ldc, int columns, bool accumulate, const int tile_rows) {
     const float *r[6];
     for (int i = 0; i < 6; i++) r[i] = rows[i < row_count ? i : row_count - 1];
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -127,20 +128,15 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
         const float *a3 = r[3] + start, *a4 = r[4] + start, *a5 = r[5] + start;
         for (long p = 0; p < segment_length; p++) {
             const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-            __m256 a = _mm256_broadcast_ss(a0);
-            c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-            a = _mm256_broadcast_ss(a1);
-            c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-            a = _mm256_broadcast_ss(a2);
-            c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-            a = _mm256_broadcast_ss(a3);
-            c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-            a = _mm256_broadcast_ss(a4);
-            c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-            a = _mm256_broadcast_ss(a5);
-            c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-            a0 += depth_stride; a1 += depth_stride; a2 += depth_stride;
-            a3 += depth_stride; a4 += depth_stride; a5 += depth_stride;
+#define ROW(i, ci0, ci1, ai)                                                                  \
+            if (i < tile_rows) {                                                              \
+                const __m256 a = _mm256_broadcast_ss(ai);                                     \
+                ci0 = _mm256_fmadd_ps(a, b0, ci0); ci1 = _mm256_fmadd_ps(a, b1, ci1);          \
+                ai += depth_stride;                                                           \
+            }
+            ROW(0, c00, c01, a0) ROW(1, c10, c11, a1) ROW(2, c20, c21, a2)
+            ROW(3, c30, c31, a3) ROW(4, c40, c41, a4) ROW(5, c50, c51, a5)
+#undef ROW
             bp += b_depth_stride;
         }
     }
@@ -166,6 +162,17 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
             for (int j = 0; j < columns; j++) target[j] = accumulate ? target[j] + tile[i][j] : tile[i][j];
         }
     }
+}
+
+__attribute__((target("avx2,fma")))
+void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth_stride, long segments,
+                             const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
+                             long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
+#define TILE(tile_rows)                                                                                       \
+    tile_6_rows_avx2(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, b_depth_stride, \
+                     c, ldc, columns, accumulate, tile_rows)
+    if (row_count > 3) TILE(6); else if (row_count == 3) TILE(3); else if (row_count == 2) TILE(2); else TILE(1);
+#undef TILE
 }
 
 __attribute__((target("avx2,fma")))
