@@ -15,15 +15,6 @@ public struct Tensor: Equatable, Sendable {
         self.init(shape: shape, scalars: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
-    /// A tensor for a kernel that writes every scalar before anything reads one: a layer's output, which zeroing
-    /// first would cost one more pass over memory for nothing.
-    public init(uninitialized shape: [Int]) {
-        let count = shape.reduce(1, *)
-        self.init(shape: shape, scalars: [Float](unsafeUninitializedCapacity: count) { _, initialized in
-            initialized = count
-        })
-    }
-
     /// No samples: what a layer returns for a gradient nobody asked for. Shared, so returning it allocates nothing.
     public static let empty = Tensor(shape: [0], scalars: [])
 

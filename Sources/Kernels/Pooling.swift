@@ -25,7 +25,7 @@ public func maxPool(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into out
 
 /// In the forward pass this was: output[o] = input[argmax o], argmax o the first input of window o that equals
 /// output[o]; so now dInput[argmax o] += dOutput[o], and zero where no output took its value. Every dInput value
-/// is written. `throughReLU` (the input is a ReLU's output) passes the gradient of ReLU as well: nothing where the
+/// is written (a -0 gradient as +0, the sum it is). `throughReLU` (the input is a ReLU's output) passes the gradient of ReLU as well: nothing where the
 /// maximum is not above zero, which is where ReLU's gradient is zero; the layer before then leaves it out.
 public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, output: UnsafePointer<Float>,
                             _ g: WindowGeometry, throughReLU: Bool, into dInput: UnsafeMutablePointer<Float>) {
@@ -54,7 +54,7 @@ public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, input: UnsafePointe
             for ch in 0..<g.channels {
                 window.clear(channel: ch, in: dInput)
                 if throughReLU && !(output[o + ch] > 0) { continue }
-                if let source = window.source(ofChannel: ch, maximum: output[o + ch]) { dInput[source] = dOutput[o + ch] }
+                if let source = window.source(ofChannel: ch, maximum: output[o + ch]) { dInput[source] = dOutput[o + ch] + 0 }
             }
         }
     }
@@ -183,7 +183,7 @@ private struct PoolWindow {
                 let value = load8(r, w, ch)
                 let found = r == 0 && w == 0 ? .!(value .< target) : value .== target
                 UnsafeMutableRawPointer(dInput + index(r, w, ch))
-                    .storeBytes(of: SIMD8<Float>().replacing(with: passing, where: found), as: SIMD8<Float>.self)
+                    .storeBytes(of: SIMD8<Float>().replacing(with: passing, where: found) + 0, as: SIMD8<Float>.self)
                 target.replace(with: .nan, where: found)
             }
         }
@@ -201,7 +201,7 @@ private struct PoolWindow {
                 let value = load4(r, w, ch)
                 let found = r == 0 && w == 0 ? .!(value .< target) : value .== target
                 UnsafeMutableRawPointer(dInput + index(r, w, ch))
-                    .storeBytes(of: SIMD4<Float>().replacing(with: passing, where: found), as: SIMD4<Float>.self)
+                    .storeBytes(of: SIMD4<Float>().replacing(with: passing, where: found) + 0, as: SIMD4<Float>.self)
                 target.replace(with: .nan, where: found)
             }
         }

@@ -28,7 +28,8 @@ final class ScratchBuffers {
     /// Takes back the buffer lent last.
     func giveBack(_ pointer: UnsafeMutablePointer<Float>) {
         lent -= 1
-        precondition(UnsafeMutableRawPointer(pointer) == buffers[lent].pointer, "scratch given back out of order")
+        // A check -Ounchecked keeps, as a precondition would not be.
+        if UnsafeMutableRawPointer(pointer) != buffers[lent].pointer { fatalError("scratch given back out of order") }
     }
 
     deinit { buffers.forEach { $0.pointer.deallocate() } }
@@ -51,7 +52,7 @@ final class ScratchBuffers {
             #endif
             Unmanaged<ScratchBuffers>.fromOpaque(buffers).release()
         }
-        precondition(status == 0, "pthread_key_create failed: \(status)")
+        if status != 0 { fatalError("pthread_key_create failed: \(status)") }
         return key
     }()
 }

@@ -68,7 +68,7 @@ public struct Dataset: Sendable {
         images.withUnsafeBufferPointer { source in
             Dataset.scaled.withUnsafeBufferPointer { scaled in
                 for (row, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
+                    precondition(index >= 0 && index < count, "Dataset: sample \(index) of \(count)")
                     let from = source.baseAddress! + index * pixels, to = target + row * pixels
                     for p in 0..<pixels { to[p] = scaled[Int(from[p])] }
                 }
@@ -80,7 +80,7 @@ public struct Dataset: Sendable {
     @inlinable
     public func writeLabels<C: Collection>(_ indices: C, into target: UnsafeMutablePointer<Float>) where C.Element == Int {
         for (row, index) in indices.enumerated() {
-            precondition(index >= 0 && index < count, "Dataset.batch: sample \(index) of \(count)")
+            precondition(index >= 0 && index < count, "Dataset: sample \(index) of \(count)")
             target[row] = Float(labels[index])
         }
     }

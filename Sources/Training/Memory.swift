@@ -33,11 +33,13 @@ public struct MemoryBudget: Sendable {
     /// Parameter values, their gradients and non-trainable state (BatchNormalization's moving statistics).
     public let modelBytes: Int
     public let optimizerBytes: Int
-    /// One pass of samples as kept for backward (the local batch, or `Sequential.samplesPerPass` of it): every
-    /// layer's output in the two buffers it takes turns with, the input gradient it hands back (every layer after
-    /// the first with weights; Flatten has neither), and the im2col columns of each input gradient a convolution computes (all but the first
-    /// layer with weights) for the slice of samples it works on at a time. Not counted: the zero-bordered copies
-    /// of padded inputs, which last one call.
+    /// The buffers of one pass of samples (the local batch, or `Sequential.samplesPerPass` of it), which layers keep
+    /// from pass to pass: every layer's output in the two buffers it takes turns with; the input gradient it hands
+    /// back (every layer after the first with weights); what its backward pass keeps besides (the gradient before
+    /// a Conv2D's or Dense's activation, unless a pool after applies it; BatchNormalization's normalized input;
+    /// Dropout's mask); the im2col columns of each input gradient a convolution computes, for the slice of samples
+    /// it works on at a time; and the trainer's inputs (two buffers), targets and loss gradient. Flatten holds
+    /// none. Not counted: the kernels' scratch (packed weight panels, zero-bordered copies of padded inputs).
     public let activationBytes: Int
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
@@ -48,12 +50,18 @@ public struct MemoryBudget: Sendable {
         modelBytes = 4 * (store.values.count + store.gradients.count + store.state.count)
         optimizerBytes = 4 * optimizerSlots * store.values.count
         let pass = min(localBatch, model.samplesPerPass ?? localBatch)
-        var floats = 0, columns = 0
+        let classes = model.outputShapes.last!.reduce(1, *)
+        var floats = 2 * model.inputShape.reduce(1, *) + 2 * classes, columns = 0
         for (i, shape) in model.outputShapes.enumerated() {
-            let inputShape = i == 0 ? model.inputShape : model.outputShapes[i - 1]
+            let layer = model.layers[i]
+            let output = shape.reduce(1, *), input = (i == 0 ? model.inputShape : model.outputShapes[i - 1]).reduce(1, *)
             // Flatten hands on its input's scalars under another shape: no buffers of its own.
-            if !(model.layers[i] is Flatten) {
-                floats += 2 * shape.reduce(1, *) + (i > model.firstLayerWithWeights ? inputShape.reduce(1, *) : 0)
+            if !(layer is Flatten) {
+                floats += 2 * output + (i > model.firstLayerWithWeights ? input : 0)
+            }
+            let fused = (layer as? Conv2D)?.nextLayerAppliesActivationGradient ?? false
+            if (layer is Conv2D && !fused) || layer is Dense || layer is BatchNormalization || layer is Dropout {
+                floats += output
             }
             // A kernel over an image output is a convolution: one patch row per output position.
             if shape.count == 3, i > model.firstLayerWithWeights, let gemm = model.gemmShape(ofLayer: i) {

@@ -275,8 +275,10 @@ public final class Trainer {
         communicator.allreduce(model.store.state, .average)
     }
 
-    /// Batches of 100 keep the layers' buffers near training's size: larger ones took longer and several times
-    /// the memory (figures in deploy/benchmarks/README.md).
+    /// Batches of 100 at most: larger ones took longer and several times the memory (figures in
+    /// deploy/benchmarks/README.md). Evaluation goes in passes no larger than training's
+    /// (`Sequential.samplesPerPass`), so that the layers' buffers, which keep the largest size they have served,
+    /// stay at training's size.
     public static let evaluationBatchSize = 100
 
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
@@ -292,6 +294,7 @@ public final class Trainer {
         // [loss sum, correct, confusion matrix row by row]: whole numbers but the loss, all exact in Double.
         var sums = [Double](repeating: 0, count: 2 + classes * classes)
         let mine = communicator.share(of: data.count)
+        let batchSize = min(batchSize, model.samplesPerPass ?? batchSize)
         for start in stride(from: mine.lowerBound, to: mine.upperBound, by: batchSize) {
             let range = start..<min(start + batchSize, mine.upperBound)
             let (x, labels) = data.batch(range)

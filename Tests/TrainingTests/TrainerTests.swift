@@ -147,9 +147,11 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(budget.modelBytes, 4 * 2 * 27_090, "values and gradients")
         XCTAssertEqual(budget.optimizerBytes, 4 * 2 * 27_090, "two slots, as Adam's m and v")
         // Per sample: the conv output 2704 and the dense output 10 twice each (the buffers they take turns with),
-        // and dense's input gradient 2704; Flatten holds nothing; the first convolution computes no input
-        // gradient, so it holds neither one nor columns.
-        let perSample = 2 * 2704 + 2 * 10 + 2704
+        // and once more each for the gradient before their activation; dense's input gradient 2704; the trainer's
+        // two input buffers (784) and its targets and loss gradient (10 each). Flatten holds nothing; the first
+        // convolution computes no input gradient, so it holds neither one nor columns.
+        let trainer = 2 * 784 + 2 * 10
+        let perSample = 3 * 2704 + 3 * 10 + 2704 + trainer
         XCTAssertEqual(budget.activationBytes, 4 * 3 * perSample)
         XCTAssertEqual(budget.totalBytes,
                        budget.datasetBytes + budget.modelBytes + budget.optimizerBytes + budget.activationBytes)
@@ -162,7 +164,13 @@ final class TrainerTests: XCTestCase {
         let deeper = try Sequential([.conv2D(4, kernelSize: 3), .conv2D(4, kernelSize: 3), .flatten, .dense(10)],
                                     inputShape: [28, 28, 1])
         let deep = MemoryBudget(model: deeper, optimizerSlots: 2, datasets: [data], localBatch: 3)
-        XCTAssertEqual(deep.activationBytes, 4 * 3 * (2 * 2704 + 2 * 2304 + 2704 + 2 * 10 + 2304 + 576 * 36))
+        XCTAssertEqual(deep.activationBytes, 4 * 3 * (3 * 2704 + 3 * 2304 + 2704 + 3 * 10 + 2304 + trainer + 576 * 36))
+        // A ReLU convolution before a pool leaves its activation's gradient to the pool: no buffer for it. The
+        // pool's outputs (676) twice and its input gradient (2704); dense's input gradient is the pool's size.
+        let pooled = try Sequential([.conv2D(4, kernelSize: 3, activation: .relu), .maxPooling2D(), .flatten, .dense(10)],
+                                    inputShape: [28, 28, 1])
+        let fused = MemoryBudget(model: pooled, optimizerSlots: 2, datasets: [data], localBatch: 3)
+        XCTAssertEqual(fused.activationBytes, 4 * 3 * (2 * 2704 + 2 * 676 + 2704 + 3 * 10 + 676 + trainer))
     }
 
     func testResidentMemoryReadsThisProcess() throws {

@@ -20,7 +20,7 @@ public struct Conv2D: Layer {
     /// its output gradient as the gradient before the activation.
     public internal(set) var nextLayerAppliesActivationGradient = false
 
-    // Buffers kept from step to step, reallocated only when the batch size changes.
+    // Buffers kept from step to step, reallocated only when a pass needs more room than any before.
     private var dz: [Float] = []
     private var dColumns: [Float] = []
     private var turned: [Float] = []

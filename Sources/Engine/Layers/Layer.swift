@@ -1,7 +1,8 @@
 /// A layer of a Sequential model: forward and backward side by side, over batches whose first dimension is N.
 ///
 /// A layer is built for one per-sample input shape. Its weights live in the model's `ParameterStore`; the layer
-/// keeps only what its backward pass needs from the last forward pass (its input, output, im2col matrix, mask...).
+/// keeps what its backward pass needs from the last forward pass (its input, output, mask...) and the buffers it
+/// writes into from pass to pass (`ReusedTensors`).
 /// Backward takes the gradient of the loss with respect to the layer's output, adds the gradients of its weights
 /// into the store (accumulating, `+=`), and returns the gradient with respect to its input.
 public protocol Layer {
