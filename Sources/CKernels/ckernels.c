@@ -20,8 +20,8 @@ int ckernels_cpu_has_avx2_fma(void) {
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_8_rows_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
                                       const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
-                                      long b_panel_stride, float *c, long ldc, int columns, bool accumulate, const int panels,
-                                      const int tile_rows) {
+                                      long b_panel_stride, float *c, long ldc, int columns, bool accumulate,
+                                      const float *bias, bool relu, const int panels, const int tile_rows) {
     // Rows past the edge read the last real row again; their results are never stored.
     const float *r[8];
     for (int i = 0; i < 8; i++) r[i] = rows[i < row_count ? i : row_count - 1];
@@ -60,14 +60,21 @@ static inline void tile_8_rows_avx512(const float *const *rows, int row_count, l
     const int first_columns = columns < 16 ? columns : 16, second_columns = columns - first_columns;
     const __mmask16 first_mask = (__mmask16)((1u << first_columns) - 1);
     const __mmask16 second_mask = (__mmask16)((1u << second_columns) - 1);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(first_mask, bias) : zero;
+    const __m512 bias1 = bias && panels == 2 ? _mm512_maskz_loadu_ps(second_mask, bias + 16) : zero;
     for (int i = 0; i < row_count; i++) {
         float *target = c + i * ldc;
         __m512 v = tile[i][0];
         if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(first_mask, target), v);
+        if (bias) v = _mm512_add_ps(v, bias0);
+        if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero);
         _mm512_mask_storeu_ps(target, first_mask, v);
         if (panels == 2) {
             __m512 w = tile[i][1];
             if (accumulate) w = _mm512_add_ps(_mm512_maskz_loadu_ps(second_mask, target + 16), w);
+            if (bias) w = _mm512_add_ps(w, bias1);
+            if (relu) w = _mm512_mask_mov_ps(w, _mm512_cmp_ps_mask(w, zero, _CMP_LE_OQ), zero);
             _mm512_mask_storeu_ps(target + 16, second_mask, w);
         }
     }
@@ -76,10 +83,11 @@ static inline void tile_8_rows_avx512(const float *const *rows, int row_count, l
 __attribute__((target("avx512f")))
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
                                const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
-                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
+                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate,
+                               const float *bias, bool relu) {
 #define TILE(panels, tile_rows)                                                                                    \
     tile_8_rows_avx512(rows, row_count, depth_stride, segments, segment_starts, segment_length, b, b_depth_stride,  \
-                       b_panel_stride, c, ldc, columns, accumulate, panels, tile_rows)
+                       b_panel_stride, c, ldc, columns, accumulate, bias, relu, panels, tile_rows)
     const int panels = columns > 16 ? 2 : 1;
     if (row_count > 4) {
         if (panels == 2) TILE(2, 8); else TILE(1, 8);
@@ -217,7 +225,8 @@ int ckernels_cpu_has_avx2_fma(void) { return 0; }
 
 void ckernels_tile_8x32_avx512(const float *const *rows, int row_count, long depth_stride, long segments,
                                const long *segment_starts, long segment_length, const float *b, long b_depth_stride,
-                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate) {
+                               long b_panel_stride, float *c, long ldc, int columns, bool accumulate,
+                               const float *bias, bool relu) {
     __builtin_trap();
 }
 

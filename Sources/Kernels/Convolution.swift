@@ -108,6 +108,9 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
     // Kernel rows per depth block: as many whole rows as fit KC depths, so a B panel stays in L1.
     let rowsPerBlock = max(1, min(g.windowHeight, KC / run))
     let isa = KernelISA.active
+    // The bias and ReLU go with the tile's stores where the tile can take them, saving a pass over the output.
+    let epilogue = fusesEpilogue(isa: isa, columns: filters) && (activation == .relu || activation == .linear)
+        ? TileEpilogue(bias: bias, relu: activation == .relu) : nil
     // The kernel rows are packed a block at a time: thousands of output pixels reuse them.
     let packed = PackedPanels(depths: rowsPerBlock * run, columns: filters)
     defer { packed.deallocate() }
@@ -128,10 +131,12 @@ public func convolve(_ input: UnsafePointer<Float>, _ g: WindowGeometry, kernel:
                     if ow == g.outputWidth { (ow, oh) = (0, oh + 1) }
                     if oh == g.outputHeight { (oh, n) = (0, n + 1) }
                 }
+                let lastBlock = firstRow + kernelRows == g.windowHeight
                 multiplyRowBlock(isa: isa, rows: rows, rowCount: mc, depthStride: 1, segmentStarts: segmentStarts,
                                  segments: kernelRows, segmentLength: run, panels: panels, columns: filters,
-                                 c: output + ic * filters, ldc: filters, accumulate: firstRow > 0)
-                if firstRow + kernelRows == g.windowHeight {
+                                 c: output + ic * filters, ldc: filters, accumulate: firstRow > 0,
+                                 epilogue: lastBlock ? epilogue : nil)
+                if lastBlock && epilogue == nil {
                     addBiasAndActivate(output + ic * filters, bias: bias, rows: mc, columns: filters,
                                        activation: activation)
                 }

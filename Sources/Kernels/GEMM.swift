@@ -129,13 +129,17 @@ let MC = 120
 let fewRows = 64
 
 /// C[rowCount × columns] (+)= A · B for one block of rows, A's row i read in place from rows[i] (see
-/// ckernels.h for the segments), B in panels NR wide, tile by tile with the active ISA's micro-kernel.
+/// ckernels.h for the segments), B in panels NR wide, tile by tile with the active ISA's micro-kernel. An
+/// `epilogue` (bias, then ReLU if asked) is applied as the tiles are stored: only the AVX-512 tile does that
+/// (`fusesEpilogue`).
 @inline(__always)
 func multiplyRowBlock(
     isa: KernelISA, rows: UnsafePointer<UnsafePointer<Float>>, rowCount: Int, depthStride: Int,
     segmentStarts: UnsafePointer<Int>, segments: Int, segmentLength: Int, panels: BPanels, columns: Int,
-    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, epilogue: TileEpilogue? = nil
 ) {
+    // A check -Ounchecked keeps.
+    if epilogue != nil && !fusesEpilogue(isa: isa, columns: columns) { fatalError("this tile applies no epilogue") }
     // A C of 8 columns or fewer (a first layer's 6 filters) takes an 8x8 tile on x86: twice the useful lanes.
     let narrow = isa != .portable && columns <= 8
     let tileRows = narrow ? 8 : isa.tileRows, tileColumns = isa.tileColumns
@@ -150,7 +154,8 @@ func multiplyRowBlock(
                                        panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
             case .avx512:
                 ckernels_tile_8x32_avx512(rows + ir, Int32(height), depthStride, segments, segmentStarts,
-                                          segmentLength, panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
+                                          segmentLength, panel, depthStrideB, panelStride, tile, ldc, width, accumulate,
+                                          epilogue?.bias.map { $0 + jr }, epilogue?.relu ?? false)
             case .avx2:
                 ckernels_tile_6x16_avx2(rows + ir, Int32(height), depthStride, segments, segmentStarts, segmentLength,
                                         panel, depthStrideB, panelStride, tile, ldc, width, accumulate)
@@ -164,6 +169,15 @@ func multiplyRowBlock(
         }
     }
 }
+
+/// What a tile adds as it stores: the bias of its columns, then ReLU. The same arithmetic as addBiasAndActivate.
+struct TileEpilogue {
+    let bias: UnsafePointer<Float>?
+    let relu: Bool
+}
+
+/// Whether the tiles `multiplyRowBlock` picks for `columns` apply an epilogue: the AVX-512 tile, not the narrow one.
+func fusesEpilogue(isa: KernelISA, columns: Int) -> Bool { isa == .avx512 && columns > 8 }
 
 /// Where B's 16-column panels are: packed (16 values a depth, panels one after another), or read in place from
 /// an untransposed B whose rows are whole panels (depth d's values a row of B apart, panels 16 columns apart).

@@ -60,26 +60,31 @@ final class ConvolutionKernelTests: XCTestCase {
     func testInPlaceConvolutionMatchesDirectReferenceOnEveryISA() {
         for (index, testCase) in (Self.cases + Self.convolveCases).enumerated() {
             let g = geometry(testCase)
-            for filters in [1, 5, 17, 32] {
+            // Bias and ReLU (which the AVX-512 tile applies as it stores), bias alone, neither; filters for the
+            // narrow tile (1, 5) and the wide one (17, 32).
+            for (filters, withBias, activation) in [(1, true, Activation.relu), (5, true, .relu), (17, true, .relu),
+                                                    (32, true, .relu), (17, true, .linear), (32, false, .linear),
+                                                    (32, false, .relu), (5, false, .tanh)] {
                 let input = randomScalars(g.batch * g.inputSize, seed: UInt64(index))
                 let kernel = randomScalars(g.patchSize * filters, seed: 100 + UInt64(index))
-                let bias = randomScalars(filters, seed: 400 + UInt64(index))
+                let bias = withBias ? randomScalars(filters, seed: 400 + UInt64(index)) : nil
                 var reference = [Float](repeating: 0, count: g.outputPixels * filters)
                 reference.withUnsafeMutableBufferPointer {
                     convolutionReference(input, g, kernel: kernel, bias: bias, filters: filters, into: $0.baseAddress!)
+                    activation.forward($0.baseAddress!, rows: g.outputPixels, columns: filters)
                 }
-                reference = reference.map { max($0, 0) }
                 let results = onEveryKernelISA {
                     // NaN everywhere first: the convolution must write every output.
                     var output = [Float](repeating: .nan, count: reference.count)
                     output.withUnsafeMutableBufferPointer {
-                        convolve(input, g, kernel: kernel, filters: filters, bias: bias, activation: .relu,
+                        convolve(input, g, kernel: kernel, filters: filters, bias: bias, activation: activation,
                                  into: $0.baseAddress!)
                     }
                     return output
                 }
                 // Sums of at most 1,000 terms in [-1, 1] with mixed signs; see GEMMTests for the bound.
-                assertEveryISA(results, closeTo: reference, atol: 2e-4, "case \(index), \(filters) filters")
+                assertEveryISA(results, closeTo: reference, atol: 2e-4,
+                               "case \(index), \(filters) filters, bias \(withBias), \(activation)")
             }
         }
     }

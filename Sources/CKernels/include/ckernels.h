@@ -23,10 +23,13 @@ int ckernels_cpu_has_avx512f(void);
 int ckernels_cpu_has_avx2_fma(void);
 
 /// The tile above for row_count <= 8, columns <= 32, with sixteen 512-bit accumulators: B is two panels (one
-/// when columns <= 16). Needs AVX-512F.
+/// when columns <= 16). Needs AVX-512F. As it stores, it adds `bias[0..<columns]` when that is not null and then
+/// applies ReLU when `relu` is set, in the arithmetic of Kernels' addBiasAndActivate: c + bias, then 0 where
+/// that is not above 0 (NaN stays NaN).
 void ckernels_tile_8x32_avx512(const float *_Nonnull const *_Nonnull rows, int row_count, long depth_stride,
                                long segments, const long *segment_starts, long segment_length, const float *b,
-                               long b_depth_stride, long b_panel_stride, float *c, long ldc, int columns, bool accumulate);
+                               long b_depth_stride, long b_panel_stride, float *c, long ldc, int columns, bool accumulate,
+                               const float *_Nullable bias, bool relu);
 
 /// The tile above for row_count <= 8, columns <= 8, with eight 256-bit accumulators, reading the first 8 of each
 /// panel row's 16 values: for a narrow C. Needs AVX2 and FMA.
