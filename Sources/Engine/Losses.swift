@@ -72,7 +72,7 @@ public enum Loss: String, Codable, Sendable, CaseIterable {
                                 y.update(from: z, count: classes)
                                 Activation.softmaxRow(y, count: classes)
                                 var maximum = z[0], sum: Float = 0, targetMass: Float = 0
-                                for j in 1..<max(classes, 1) { maximum = max(maximum, z[j]) }
+                                for j in 1..<classes { maximum = max(maximum, z[j]) }
                                 for j in 0..<classes { sum += expf(z[j] - maximum) }
                                 let logSumExp = maximum + logf(sum)
                                 for j in 0..<classes { targetMass += t[j] }
@@ -97,8 +97,7 @@ public enum Loss: String, Codable, Sendable, CaseIterable {
 
     /// Rows of zeros with a one at each class index.
     public static func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
-        var rows = ReusedTensors(count: 1)
-        return rows.next(batch: labels.count, sampleShape: [classes]) { writeOneHot(labels, classes: classes, into: $0) }
+        Tensor(batch: labels.count, sampleShape: [classes]) { writeOneHot(labels, classes: classes, into: $0) }
     }
 
     /// `oneHot` into labels.count x classes values at `rows`.

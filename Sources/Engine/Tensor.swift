@@ -15,6 +15,15 @@ public struct Tensor: Equatable, Sendable {
         self.init(shape: shape, scalars: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
+    /// A tensor of shape [batch] + sampleShape, every scalar of which `write` sets: no zeroing first.
+    public init(batch: Int, sampleShape: [Int], writing write: (UnsafeMutablePointer<Float>) -> Void) {
+        let count = batch * sampleShape.reduce(1, *)
+        self.init(shape: [batch] + sampleShape, scalars: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { write(buffer.baseAddress!) }
+            initialized = count
+        })
+    }
+
     /// No samples: what a layer returns for a gradient nobody asked for. Shared, so returning it allocates nothing.
     public static let empty = Tensor(shape: [0], scalars: [])
 

@@ -25,8 +25,9 @@ public func maxPool(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into out
 
 /// In the forward pass this was: output[o] = input[argmax o], argmax o the first input of window o that equals
 /// output[o]; so now dInput[argmax o] += dOutput[o], and zero where no output took its value. Every dInput value
-/// is written (a -0 gradient as +0, the sum it is). `throughReLU` (the input is a ReLU's output) passes the gradient of ReLU as well: nothing where the
-/// maximum is not above zero, which is where ReLU's gradient is zero; the layer before then leaves it out.
+/// is written (a -0 gradient as +0, the sum it is). `throughReLU` (the input is a ReLU's output) passes the
+/// gradient of ReLU as well: nothing where the maximum is not above zero, which is where ReLU's gradient is zero;
+/// the layer before then leaves it out.
 public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, output: UnsafePointer<Float>,
                             _ g: WindowGeometry, throughReLU: Bool, into dInput: UnsafeMutablePointer<Float>) {
     let disjoint = g.strideHeight >= g.windowHeight && g.strideWidth >= g.windowWidth

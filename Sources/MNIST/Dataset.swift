@@ -54,9 +54,8 @@ public struct Dataset: Sendable {
 
     /// The samples at `indices` as (images (N, rows, columns, 1) scaled to [0, 1], labels (N) as class indices).
     public func batch<C: Collection>(_ indices: C) -> (images: Tensor, labels: Tensor) where C.Element == Int {
-        var images = ReusedTensors(count: 1), labels = ReusedTensors(count: 1)
-        return (images.next(batch: indices.count, sampleShape: sampleShape) { writeImages(indices, into: $0) },
-                labels.next(batch: indices.count, sampleShape: []) { writeLabels(indices, into: $0) })
+        (Tensor(batch: indices.count, sampleShape: sampleShape) { writeImages(indices, into: $0) },
+         Tensor(batch: indices.count, sampleShape: []) { writeLabels(indices, into: $0) })
     }
 
     /// The images at `indices`, one after another, scaled to [0, 1]. Inlinable, so that it is specialized for the

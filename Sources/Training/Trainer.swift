@@ -99,15 +99,14 @@ public final class Trainer {
                 stepMetrics[3] = stopRequested() ? 1 : 0
                 let communicationStart = Date()
                 communicator.allreduce(&stepMetrics, .sum)
-                let metrics = stepMetrics
                 interval.communication += Date().timeIntervalSince(communicationStart)
                 // As Keras' TerminateOnNaN: stop at the first non-finite loss, before it reaches a checkpoint, so
                 // the last one saved is the last good state. Every rank sees the same sum and stops together.
-                guard metrics[0].isFinite else {
-                    throw TrainingError("the loss became \(metrics[0]) at epoch \(epoch + 1), step \(step + 1): training "
+                guard stepMetrics[0].isFinite else {
+                    throw TrainingError("the loss became \(stepMetrics[0]) at epoch \(epoch + 1), step \(step + 1): training "
                                             + "diverged (is the learning rate too large?); the last checkpoint, if any, is kept")
                 }
-                for i in 0..<3 { progress.epochTotals[i] += metrics[i] }
+                for i in 0..<3 { progress.epochTotals[i] += stepMetrics[i] }
                 progress.samplesSeen += global.count
                 progress.stepInEpoch += 1
                 progress.globalStep += 1
@@ -129,7 +128,7 @@ public final class Trainer {
                 // A stop request on an epoch's last step ends the epoch first, whose checkpoint follows below.
                 let lastStep = step + 1 == steps
                 progress.epochSeconds = Date().timeIntervalSince(start)
-                if metrics[3] > 0 {
+                if stepMetrics[3] > 0 {
                     stopAfterEpoch = true
                     if !lastStep {
                         try saveCheckpoint(.stopRequested)
