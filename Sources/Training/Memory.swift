@@ -38,8 +38,10 @@ public struct MemoryBudget: Sendable {
     /// back (every layer after the first with weights); what its backward pass keeps besides (the gradient before
     /// a Conv2D's or Dense's activation, unless a pool after applies it; BatchNormalization's normalized input;
     /// Dropout's mask); the im2col columns of each input gradient a convolution computes, for the slice of samples
-    /// it works on at a time; and the trainer's inputs (two buffers), targets and loss gradient. Flatten holds
-    /// none. Not counted: the kernels' scratch (packed weight panels, zero-bordered copies of padded inputs).
+    /// it works on at a time (none under Winograd); a Winograd convolution's transformed kernel, its gradient and
+    /// the kernel they came from; and the trainer's inputs (two buffers), targets and loss gradient. Flatten holds
+    /// none. Not counted: the kernels' scratch (packed weight panels, zero-bordered copies of padded inputs, a
+    /// block of Winograd tiles).
     public let activationBytes: Int
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
@@ -51,7 +53,7 @@ public struct MemoryBudget: Sendable {
         optimizerBytes = 4 * optimizerSlots * store.values.count
         let pass = min(localBatch, model.samplesPerPass ?? localBatch)
         let classes = model.outputShapes.last!.reduce(1, *)
-        var floats = 2 * model.inputShape.reduce(1, *) + 2 * classes, columns = 0
+        var floats = 2 * model.inputShape.reduce(1, *) + 2 * classes, columns = 0, winograd = 0
         for (i, shape) in model.outputShapes.enumerated() {
             let layer = model.layers[i]
             let output = shape.reduce(1, *), input = (i == 0 ? model.inputShape : model.outputShapes[i - 1]).reduce(1, *)
@@ -63,13 +65,15 @@ public struct MemoryBudget: Sendable {
             if (layer is Conv2D && !fused) || layer is Dense || layer is BatchNormalization || layer is Dropout {
                 floats += output
             }
+            winograd += (layer as? Conv2D)?.winogradFloats ?? 0
             // A kernel over an image output is a convolution: one patch row per output position.
-            if shape.count == 3, i > model.firstLayerWithWeights, let gemm = model.gemmShape(ofLayer: i) {
+            let runsGEMM = !((layer as? Conv2D)?.runsWinograd ?? false)
+            if shape.count == 3, runsGEMM, i > model.firstLayerWithWeights, let gemm = model.gemmShape(ofLayer: i) {
                 let columnsPerSample = gemm.positions * gemm.depth
                 columns += columnsPerSample * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: pass)
             }
         }
-        activationBytes = 4 * (floats * pass + columns)
+        activationBytes = 4 * (floats * pass + columns + winograd)
     }
 }
 

@@ -230,7 +230,7 @@ public final class Trainer {
             let share = Float(pass.count) / Float(globalCount)
             let count = lossGradient.count
             lossGradient.withMutablePointer { for i in 0..<count { $0[i] *= share } }
-            model.backward(lossGradient, inputGradient: false)
+            model.backward(lossGradient, inputGradient: false, completesGradients: pass.endIndex == indices.endIndex)
             metrics.lossSum += Double(loss) * Double(pass.count)
             metrics.correct += Double(correctPredictions(output: output, labels: labels))
             metrics.samples += Double(pass.count)

@@ -35,4 +35,32 @@ final class BatchSplitTests: XCTestCase {
             assertClose(sum, whole, atol: 1e-5 * scale, "\(parts) parts")
         }
     }
+
+    /// A step in passes, as the trainer runs it: layers may keep part of a gradient pending (Winograd
+    /// convolutions sum theirs in the transformed space) until the last pass completes it.
+    func testPassesThatCompleteGradientsOnlyAtTheLastSumToTheBatch() throws {
+        for preset in [Preset.convnet, .cnnSmall] {
+            let model = try preset.makeModel(seed: 1)
+            XCTAssertTrue(model.layers.contains { ($0 as? Conv2D)?.runsWinograd == true }, "\(preset)")
+            let batch = 12
+            let x = randomTensor([batch, 28, 28, 1], seed: 5, in: 0, 1)
+            let labels = Tensor(shape: [batch], scalars: (0..<batch).map { Float($0 % 10) })
+            let whole = gradient(model, x, labels, rows: 0..<batch, of: batch)
+            model.store.zeroGradients()
+            let pixels = 28 * 28
+            for first in stride(from: 0, to: batch, by: 5) {
+                let rows = first..<min(first + 5, batch)
+                let part = Tensor(shape: [rows.count, 28, 28, 1],
+                                  scalars: Array(x.scalars[rows.lowerBound * pixels..<rows.upperBound * pixels]))
+                let output = model.forward(part, training: true)
+                var (_, dy) = Loss.sparseCategoricalCrossentropy.evaluate(
+                    output: output, targets: Tensor(shape: [rows.count], scalars: Array(labels.scalars[rows])),
+                    outputActivation: model.outputActivation)
+                for i in dy.scalars.indices { dy.scalars[i] *= Float(rows.count) / Float(batch) }
+                model.backward(dy, inputGradient: false, completesGradients: rows.upperBound == batch)
+            }
+            let scale = whole.map(abs).max()!
+            assertClose(Array(model.store.gradients), whole, atol: 1e-5 * scale, "\(preset)")
+        }
+    }
 }

@@ -87,6 +87,16 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([.conv2D(4, kernelSize: 3, strides: 2, padding: .same)], inputShape: [7, 8, 3], batch: 2)
     }
 
+    func testWinogradConv2D() throws {
+        // 16 channels into 16 filters at stride 1 take the Winograd path: 3x3 and 5x5, 'same' padding too.
+        for (r, padding, size) in [(3, Padding.valid, 8), (5, .valid, 9), (5, .same, 6)] {
+            let specs: [LayerSpec] = [.conv2D(16, kernelSize: r, padding: padding, activation: .tanh)]
+            let model = try Sequential(specs, inputShape: [size, size, 16], seed: 7)
+            XCTAssertEqual((model.layers[0] as? Conv2D)?.runsWinograd, true, "\(r)x\(r), \(padding)")
+            try checkGradients(specs, inputShape: [size, size, 16], batch: 2)
+        }
+    }
+
     func testMaxPooling2D() throws {
         for spec in [LayerSpec.maxPooling2D(), .maxPooling2D(padding: .same), .maxPooling2D(3, strides: 2, padding: .same)] {
             try checkGradients([spec], inputShape: [5, 7, 2], input: gridTensor([2, 5, 7, 2], seed: 3))

@@ -18,12 +18,18 @@ public protocol Layer {
     /// The same, but with `inputGradient` false the layer may skip its input gradient and return an empty
     /// tensor: training does so for the first layer with weights, whose input gradient nothing uses.
     mutating func backward(_ outputGradient: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor
+    /// Adds into `store`'s gradients what backward passes have left pending: a layer may sum part of its
+    /// gradients over a step's passes in its own form first (Conv2D under Winograd, in the transformed space).
+    /// The model calls it after the last pass of a step, before the gradients are read.
+    mutating func completeGradients(store: ParameterStore)
 }
 
 extension Layer {
     public mutating func backward(_ outputGradient: Tensor, store: ParameterStore, inputGradient: Bool) -> Tensor {
         backward(outputGradient, store: store)
     }
+
+    public mutating func completeGradients(store: ParameterStore) {}
 
     public var parameterSpecs: [ParameterSpec] { [] }
     public var parameters: [ParameterView] {

@@ -131,13 +131,17 @@ public final class Sequential {
     /// Backpropagates the gradient of the loss with respect to `forward`'s output through every layer,
     /// adding into `store.gradients`. Returns the gradient with respect to the input; with `inputGradient`
     /// false (training) it stops at the first layer with weights, skips that layer's input gradient and
-    /// returns an empty tensor.
+    /// returns an empty tensor. A step of several passes sets `completesGradients` only on its last: layers may
+    /// keep a share of their gradients pending until then (`Layer.completeGradients`).
     @discardableResult
-    public func backward(_ outputGradient: Tensor, inputGradient: Bool = true) -> Tensor {
+    public func backward(_ outputGradient: Tensor, inputGradient: Bool = true, completesGradients: Bool = true) -> Tensor {
         let lowest = inputGradient ? 0 : firstLayerWithWeights
         var gradient = outputGradient
         for i in layers.indices.reversed() where i >= lowest {
             gradient = layers[i].backward(gradient, store: store, inputGradient: inputGradient || i > lowest)
+        }
+        if completesGradients {
+            for i in layers.indices where i >= lowest { layers[i].completeGradients(store: store) }
         }
         return inputGradient ? gradient : .empty
     }
@@ -158,6 +162,7 @@ public final class Sequential {
         for i in layers.indices.reversed() where i >= lowest {
             backwardTimes[i] = clock.measure {
                 gradient = layers[i].backward(gradient, store: store, inputGradient: i > lowest)
+                layers[i].completeGradients(store: store)
             }.inSeconds
         }
         return (forwardTimes, backwardTimes)
