@@ -1,14 +1,16 @@
-// Winograd's minimal filtering F(2×2, r×r) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
-// 2016) for stride-1 convolutions with 3×3 and 5×5 kernels: the forward pass and both gradients.
+// Winograd's minimal filtering (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) for
+// stride-1 convolutions, the forward pass and both gradients: F(4×4, 3×3) for 3×3 kernels and F(2×2, 5×5) for
+// 5×5 ones, both on the points 0, ±1, ±2 and ∞ (6×6 tiles).
 //
-// Each 2×2 block of outputs comes from a t×t tile of the input (t = r + 1). In the transformed space the tile's t²
-// points are independent: point p of the output is Σ_c V[p][tile, c] · U[p][c, o], one GEMM per point over the
-// tiles, with t² multiplications per tile, channel and filter instead of the direct 4r² (2.25x fewer for 3×3,
-// 2.78x for 5×5). Y = Aᵀ (U ⊙ V) A, U = G g Gᵀ, V = Bᵀ d B. The gradients run the same algorithm backwards, as
-// its adjoint: dM = A dY Aᵀ; dU[p] = V[p]ᵀ · dM[p] and dg = Gᵀ dU G; dV[p] = dM[p] · U[p]ᵀ and dd = B dV Bᵀ, added
-// over the overlapping tiles. Every GEMM runs on the micro-kernels of `multiplyRowBlock`, so every ISA gives the
-// same bits. The transforms round: results differ from the direct sums by a few ulps of the terms' size (the
-// tests state the bound).
+// Each m×m block of outputs comes from a t×t tile of the input (t = m + r - 1). In the transformed space the
+// tile's t² points are independent: point p of the output is Σ_c V[p][tile, c] · U[p][c, o], one GEMM per point
+// over the tiles, with t² multiplications per tile, channel and filter instead of the direct m²r² (4x fewer for
+// F(4×4, 3×3), 2.78x for F(2×2, 5×5)). Y = Aᵀ (U ⊙ V) A, U = G g Gᵀ, V = Bᵀ d B. The gradients run the same
+// algorithm backwards, as its adjoint: dM = A dY Aᵀ; dU[p] = V[p]ᵀ · dM[p] and dg = Gᵀ dU G; dV[p] = dM[p] ·
+// U[p]ᵀ and dd = B dV Bᵀ, added over the overlapping tiles. Every GEMM runs on the micro-kernels of
+// `multiplyRowBlock`, so every ISA gives the same bits. The transforms round: results differ from the direct sums
+// by a few ulps of the terms' size (the tests state the bound). F(2×2, 3×3), with 4×4 tiles, measured slower:
+// its transforms cost as much per tile while each tile gives a quarter of the outputs.
 //
 // Tiles go through in blocks small enough that a block's transformed values stay in L2 between the transforms
 // and the GEMMs. V is not kept from the forward pass: recomputed block by block in backward, it is read from
@@ -23,14 +25,21 @@ public func winogradApplies(_ g: WindowGeometry, filters: Int) -> Bool {
     guard g.strideHeight == 1, g.strideWidth == 1, g.windowHeight == g.windowWidth,
           g.windowHeight == 3 || g.windowHeight == 5,
           g.channels % NR == 0, filters % NR == 0, g.outputHeight > 0, g.outputWidth > 0 else { return false }
-    let r = g.windowHeight, t = r + 1
-    let tiles = (g.outputHeight + 1) / 2 * ((g.outputWidth + 1) / 2)
+    let r = g.windowHeight, m = transforms(g).outputsPerTile, t = m + r - 1
+    let tiles = (g.outputHeight + m - 1) / m * ((g.outputWidth + m - 1) / m)
     return Double(tiles * t * t) < 0.6 * Double(g.outputHeight * g.outputWidth * r * r)
+}
+
+/// Tiles the Winograd kernels cover the output with.
+public func winogradTileCount(_ g: WindowGeometry) -> Int {
+    let m = transforms(g).outputsPerTile
+    return g.batch * ((g.outputHeight + m - 1) / m) * ((g.outputWidth + m - 1) / m)
 }
 
 /// Values of a convolution's kernel in the transformed space, U or Uᵀ: t² · channels · filters.
 public func winogradKernelCount(_ g: WindowGeometry, filters: Int) -> Int {
-    (g.windowHeight + 1) * (g.windowHeight + 1) * g.channels * filters
+    let t = transforms(g).outputsPerTile + g.windowHeight - 1
+    return t * t * g.channels * filters
 }
 
 /// The kernel in the transformed space as the GEMMs read it: U for the forward pass, then Uᵀ for the input
@@ -38,18 +47,18 @@ public func winogradKernelCount(_ g: WindowGeometry, filters: Int) -> Int {
 public func transformKernelWinograd(_ kernel: UnsafePointer<Float>, _ g: WindowGeometry, filters: Int,
                                     into transformed: UnsafeMutablePointer<Float>) {
     switch transforms(g) {
-    case .f2x3: WinogradConvolution<F2x3>(g, filters: filters).transformKernel(kernel, into: transformed)
+    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).transformKernel(kernel, into: transformed)
     case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).transformKernel(kernel, into: transformed)
     }
 }
 
-/// `convolve` by Winograd F(2×2, r×r), where `winogradApplies`, from `transformKernelWinograd`'s values:
+/// `convolve` by Winograd, where `winogradApplies`, from `transformKernelWinograd`'s values:
 /// output[n, oh, ow, o] = activation(bias[o] + Σ input · kernel), every output written.
 public func convolveWinograd(_ input: UnsafePointer<Float>, _ g: WindowGeometry,
                              transformedKernel: UnsafePointer<Float>, filters: Int, bias: UnsafePointer<Float>? = nil,
                              activation: Activation = .linear, into output: UnsafeMutablePointer<Float>) {
     switch transforms(g) {
-    case .f2x3: WinogradConvolution<F2x3>(g, filters: filters).forward(
+    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).forward(
         input, transformedKernel: transformedKernel, bias: bias, activation: activation, into: output)
     case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).forward(
         input, transformedKernel: transformedKernel, bias: bias, activation: activation, into: output)
@@ -66,7 +75,7 @@ public func convolutionGradientsWinograd(_ input: UnsafePointer<Float>, _ g: Win
                                          transformedKernelGradient: UnsafeMutablePointer<Float>,
                                          inputGradient: UnsafeMutablePointer<Float>?) {
     switch transforms(g) {
-    case .f2x3: WinogradConvolution<F2x3>(g, filters: filters).backward(
+    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).backward(
         input, outputGradient: dz, transformedKernel: transformedKernel,
         transformedKernelGradient: transformedKernelGradient, inputGradient: inputGradient)
     case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).backward(
@@ -79,7 +88,7 @@ public func convolutionGradientsWinograd(_ input: UnsafePointer<Float>, _ g: Win
 public func addWinogradKernelGradient(_ transformedKernelGradient: UnsafePointer<Float>, _ g: WindowGeometry,
                                       filters: Int, into kernelGradient: UnsafeMutablePointer<Float>) {
     switch transforms(g) {
-    case .f2x3: WinogradConvolution<F2x3>(g, filters: filters).addKernelGradient(transformedKernelGradient,
+    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).addKernelGradient(transformedKernelGradient,
                                                                                 into: kernelGradient)
     case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).addKernelGradient(transformedKernelGradient,
                                                                                 into: kernelGradient)
@@ -87,11 +96,20 @@ public func addWinogradKernelGradient(_ transformedKernelGradient: UnsafePointer
 }
 
 /// The transforms for the kernel size: each public function switches on it to run code specialised for them.
-private enum Transforms { case f2x3, f2x5 }
+private enum Transforms {
+    case f4x3, f2x5
+
+    var outputsPerTile: Int {
+        switch self {
+        case .f4x3: F4x3.m
+        case .f2x5: F2x5.m
+        }
+    }
+}
 
 private func transforms(_ g: WindowGeometry) -> Transforms {
     switch g.windowHeight {
-    case 3: .f2x3
+    case 3: .f4x3
     case 5: .f2x5
     default: fatalError("Winograd: no transforms for \(g.windowHeight)x\(g.windowWidth) kernels")
     }
@@ -113,21 +131,21 @@ private struct WinogradConvolution<W: WinogradTransform> {
     init(_ g: WindowGeometry, filters: Int) {
         self.g = g
         self.filters = filters
-        (tileRows, tileColumns) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
+        (tileRows, tileColumns) = ((g.outputHeight + W.m - 1) / W.m, (g.outputWidth + W.m - 1) / W.m)
         tiles = g.batch * tileRows * tileColumns
         let bytesPerTile = Self.points * (g.channels + filters) * MemoryLayout<Float>.size
         block = max(8, min(MC, (512 << 10) / bytesPerTile))
     }
 
     /// Rows and columns the whole tiles read: past the input's last ones they read zeros.
-    var reach: (height: Int, width: Int) { (2 * tileRows + W.t - 2, 2 * tileColumns + W.t - 2) }
+    var reach: (height: Int, width: Int) { (W.m * tileRows + W.r - 1, W.m * tileColumns + W.r - 1) }
 
     /// Sample, and output row and column of the top left output, of tile `index`.
     @inline(__always)
     func corner(ofTile index: Int) -> (n: Int, row: Int, column: Int) {
         let (n, place) = index.quotientAndRemainder(dividingBy: tileRows * tileColumns)
         let (y, x) = place.quotientAndRemainder(dividingBy: tileColumns)
-        return (n, 2 * y, 2 * x)
+        return (n, W.m * y, W.m * x)
     }
 
     func forward(_ input: UnsafePointer<Float>, transformedKernel u: UnsafePointer<Float>,
@@ -229,33 +247,31 @@ private struct WinogradConvolution<W: WinogradTransform> {
         }
     }
 
-    /// The block's outputs Aᵀ M A, plus bias, through ReLU when asked, for the part of each 2×2 inside the output.
+    /// The block's outputs Aᵀ M A, plus bias, through ReLU when asked, for the part of each m×m inside the output.
     private func transformOutputs(_ m: UnsafePointer<Float>, first: Int, count: Int, bias: UnsafePointer<Float>?,
                                   activation: Activation, into output: UnsafeMutablePointer<Float>) {
-        let t = W.t, relu = activation == .relu
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + 2 * t) { buffer in
-            let tile = buffer.baseAddress!, half = tile + t * t
+        let t = W.t, outputs = W.m, relu = activation == .relu
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + outputs * t + outputs) { buffer in
+            let tile = buffer.baseAddress!, half = tile + t * t, line = half + outputs * t
             for index in 0..<count {
                 let (n, row, column) = corner(ofTile: first + index)
-                let rows = min(2, g.outputHeight - row), columns = min(2, g.outputWidth - column)
+                let rows = min(outputs, g.outputHeight - row), columns = min(outputs, g.outputWidth - column)
                 let target = output + ((n * g.outputHeight + row) * g.outputWidth + column) * filters
                 for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
                     for point in 0..<t * t {
                         tile[point] = UnsafeRawPointer(m + (point * count + index) * filters + o)
                             .loadUnaligned(as: Lanes.self)
                     }
-                    // Aᵀ M: 2 × t, then · A: 2 × 2.
+                    // Aᵀ M: m × t, then · A: m × m.
                     for x in 0..<t { W.output(tile + x, stride: t, into: half + x, stride: t) }
                     let b = bias.map { UnsafeRawPointer($0 + o).loadUnaligned(as: Lanes.self) } ?? Lanes()
-                    withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 2) { pair in
-                        for i in 0..<rows {
-                            W.output(half + i * t, stride: 1, into: pair.baseAddress!, stride: 1)
-                            for j in 0..<columns {
-                                var value = pair[j] + b
-                                if relu { value.replace(with: 0, where: value .<= 0) }
-                                UnsafeMutableRawPointer(target + (i * g.outputWidth + j) * filters + o)
-                                    .storeBytes(of: value, as: Lanes.self)
-                            }
+                    for i in 0..<rows {
+                        W.output(half + i * t, stride: 1, into: line, stride: 1)
+                        for j in 0..<columns {
+                            var value = line[j] + b
+                            if relu { value.replace(with: 0, where: value .<= 0) }
+                            UnsafeMutableRawPointer(target + (i * g.outputWidth + j) * filters + o)
+                                .storeBytes(of: value, as: Lanes.self)
                         }
                     }
                 }
@@ -263,27 +279,27 @@ private struct WinogradConvolution<W: WinogradTransform> {
         }
     }
 
-    /// dM[p] = (A dY Aᵀ)[p] for the block's 2×2 blocks of the output gradient (zeros past the output's edge), in
+    /// dM[p] = (A dY Aᵀ)[p] for the block's m×m blocks of the output gradient (zeros past the output's edge), in
     /// packed panels of 16 filters.
     private func transformOutputGradients(_ dz: UnsafePointer<Float>, first: Int, count: Int,
                                           into dm: UnsafeMutablePointer<Float>) {
-        let t = W.t
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + 4) { buffer in
-            let tile = buffer.baseAddress!, corner2x2 = tile + t * t
+        let t = W.t, m = W.m
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + m * m) { buffer in
+            let tile = buffer.baseAddress!, block = tile + t * t
             for index in 0..<count {
                 let (n, row, column) = corner(ofTile: first + index)
-                let rows = min(2, g.outputHeight - row), columns = min(2, g.outputWidth - column)
+                let rows = min(m, g.outputHeight - row), columns = min(m, g.outputWidth - column)
                 let source = dz + ((n * g.outputHeight + row) * g.outputWidth + column) * filters
                 for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
-                    for i in 0..<2 {
-                        for j in 0..<2 {
-                            corner2x2[i * 2 + j] = i < rows && j < columns
+                    for i in 0..<m {
+                        for j in 0..<m {
+                            block[i * m + j] = i < rows && j < columns
                                 ? UnsafeRawPointer(source + (i * g.outputWidth + j) * filters + o).loadUnaligned(as: Lanes.self)
                                 : Lanes()
                         }
                     }
-                    // A dY: t × 2, then · Aᵀ: t × t.
-                    for j in 0..<2 { W.outputAdjoint(corner2x2 + j, stride: 2, into: tile + j, stride: t) }
+                    // A dY: t × m, then · Aᵀ: t × t.
+                    for j in 0..<m { W.outputAdjoint(block + j, stride: m, into: tile + j, stride: t) }
                     for y in 0..<t { W.outputAdjoint(tile + y * t, stride: 1, into: tile + y * t, stride: 1) }
                     for point in 0..<t * t {
                         UnsafeMutableRawPointer(dm + point * count * filters + (o / NR * count + index) * NR + o % NR)
@@ -409,6 +425,8 @@ private struct WindowedGradient {
 /// The one-dimensional transforms of F(2, r), t = r + 1 values of eight lanes each: applied along the columns of
 /// a tile and then along its rows, they give the two-dimensional ones. Each has its adjoint for the gradients.
 private protocol WinogradTransform {
+    /// Outputs per tile along each axis, and the kernel's size.
+    static var m: Int { get }
     static var r: Int { get }
     /// v = Bᵀ d, in place over t values `stride` apart.
     static func input(_ d: UnsafeMutablePointer<Lanes>, stride: Int)
@@ -418,60 +436,15 @@ private protocol WinogradTransform {
     static func filter(_ g: UnsafePointer<Lanes>, stride: Int, into u: UnsafeMutablePointer<Lanes>, stride: Int)
     /// g = Gᵀ u: t values in, r out.
     static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride: Int, into g: UnsafeMutablePointer<Lanes>, stride: Int)
-    /// y = Aᵀ m: t values in, 2 out.
+    /// y = Aᵀ m: t values in, m out.
     static func output(_ m: UnsafePointer<Lanes>, stride: Int, into y: UnsafeMutablePointer<Lanes>, stride: Int)
-    /// m = A y: 2 values in, t out (the two may share storage).
+    /// m = A y: m values in, t out (the two may share storage).
     static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride: Int, into m: UnsafeMutablePointer<Lanes>, stride: Int)
 }
 
 extension WinogradTransform {
-    static var t: Int { r + 1 }
-}
-
-/// F(2, 3) on the points 0, 1, -1, ∞: Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
-/// G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], Aᵀ = [1 1 1 0; 0 1 -1 -1].
-private enum F2x3: WinogradTransform {
-    static var r: Int { 3 }
-
-    @inline(__always)
-    static func input(_ d: UnsafeMutablePointer<Lanes>, stride s: Int) {
-        let (d0, d1, d2, d3) = (d[0], d[s], d[2 * s], d[3 * s])
-        (d[0], d[s], d[2 * s], d[3 * s]) = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-    }
-
-    @inline(__always)
-    static func inputAdjoint(_ v: UnsafeMutablePointer<Lanes>, stride s: Int) {
-        let (v0, v1, v2, v3) = (v[0], v[s], v[2 * s], v[3 * s])
-        (v[0], v[s], v[2 * s], v[3 * s]) = (v0, v1 - v2 + v3, v1 + v2 - v0, -v3)
-    }
-
-    @inline(__always)
-    static func filter(_ g: UnsafePointer<Lanes>, stride gs: Int, into u: UnsafeMutablePointer<Lanes>, stride us: Int) {
-        let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
-        let outer = 0.5 * (g0 + g2), middle = 0.5 * g1
-        (u[0], u[us], u[2 * us], u[3 * us]) = (g0, outer + middle, outer - middle, g2)
-    }
-
-    @inline(__always)
-    static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride us: Int, into g: UnsafeMutablePointer<Lanes>,
-                              stride gs: Int) {
-        let (u0, u1, u2, u3) = (u[0], u[us], u[2 * us], u[3 * us])
-        let sum = 0.5 * (u1 + u2)
-        (g[0], g[gs], g[2 * gs]) = (u0 + sum, 0.5 * (u1 - u2), sum + u3)
-    }
-
-    @inline(__always)
-    static func output(_ m: UnsafePointer<Lanes>, stride ms: Int, into y: UnsafeMutablePointer<Lanes>, stride ys: Int) {
-        let (m0, m1, m2, m3) = (m[0], m[ms], m[2 * ms], m[3 * ms])
-        (y[0], y[ys]) = (m0 + m1 + m2, m1 - m2 - m3)
-    }
-
-    @inline(__always)
-    static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride ys: Int, into m: UnsafeMutablePointer<Lanes>,
-                              stride ms: Int) {
-        let (y0, y1) = (y[0], y[ys])
-        (m[0], m[ms], m[2 * ms], m[3 * ms]) = (y0, y0 + y1, y0 - y1, -y1)
-    }
+    /// Inputs per tile along each axis.
+    static var t: Int { m + r - 1 }
 }
 
 /// F(2, 5) on the points 0, 1, -1, 2, -2, ∞ (Toom-Cook):
@@ -479,6 +452,7 @@ private enum F2x3: WinogradTransform {
 /// G = [¼ 0 0 0 0; -⅙ -⅙ -⅙ -⅙ -⅙; -⅙ ⅙ -⅙ ⅙ -⅙; 1/24 1/12 ⅙ ⅓ ⅔; 1/24 -1/12 ⅙ -⅓ ⅔; 0 0 0 0 1],
 /// Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
 private enum F2x5: WinogradTransform {
+    static var m: Int { 2 }
     static var r: Int { 5 }
 
     @inline(__always)
@@ -541,5 +515,64 @@ private enum F2x5: WinogradTransform {
                               stride ms: Int) {
         let (y0, y1) = (y[0], y[ys])
         (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms]) = (y0, y0 + y1, y0 - y1, y0 + 2 * y1, y0 - 2 * y1, y1)
+    }
+}
+
+/// F(4, 3) on the points 0, 1, -1, 2, -2, ∞ (Toom-Cook), the input transform that of F(2, 5):
+/// G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1],
+/// Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+private enum F4x3: WinogradTransform {
+    static var m: Int { 4 }
+    static var r: Int { 3 }
+
+    @inline(__always)
+    static func input(_ d: UnsafeMutablePointer<Lanes>, stride s: Int) { F2x5.input(d, stride: s) }
+
+    @inline(__always)
+    static func inputAdjoint(_ v: UnsafeMutablePointer<Lanes>, stride s: Int) { F2x5.inputAdjoint(v, stride: s) }
+
+    @inline(__always)
+    static func filter(_ g: UnsafePointer<Lanes>, stride gs: Int, into u: UnsafeMutablePointer<Lanes>, stride us: Int) {
+        let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
+        let outer = g0 + g2, weightedOuter = g0 / 24 + g2 / 6, weightedMiddle = g1 / 12
+        u[0] = g0 / 4
+        u[us] = -(outer + g1) / 6
+        u[2 * us] = (g1 - outer) / 6
+        u[3 * us] = weightedOuter + weightedMiddle
+        u[4 * us] = weightedOuter - weightedMiddle
+        u[5 * us] = g2
+    }
+
+    @inline(__always)
+    static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride us: Int, into g: UnsafeMutablePointer<Lanes>,
+                              stride gs: Int) {
+        let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
+        let sum = -(u1 + u2) / 6, highSum = u3 + u4
+        g[0] = u0 / 4 + sum + highSum / 24
+        g[gs] = (u2 - u1) / 6 + (u3 - u4) / 12
+        g[2 * gs] = sum + highSum / 6 + u5
+    }
+
+    @inline(__always)
+    static func output(_ m: UnsafePointer<Lanes>, stride ms: Int, into y: UnsafeMutablePointer<Lanes>, stride ys: Int) {
+        let (m0, m1, m2, m3, m4, m5) = (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms])
+        let sum = m1 + m2, difference = m1 - m2, highSum = m3 + m4, highDifference = m3 - m4
+        y[0] = m0 + sum + highSum
+        y[ys] = difference + 2 * highDifference
+        y[2 * ys] = sum + 4 * highSum
+        y[3 * ys] = difference + 8 * highDifference + m5
+    }
+
+    @inline(__always)
+    static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride ys: Int, into m: UnsafeMutablePointer<Lanes>,
+                              stride ms: Int) {
+        let (y0, y1, y2, y3) = (y[0], y[ys], y[2 * ys], y[3 * ys])
+        let even = y0 + y2, odd = y1 + y3, highEven = y0 + 4 * y2, highOdd = 2 * y1 + 8 * y3
+        m[0] = y0
+        m[ms] = even + odd
+        m[2 * ms] = even - odd
+        m[3 * ms] = highEven + highOdd
+        m[4 * ms] = highEven - highOdd
+        m[5 * ms] = y3
     }
 }

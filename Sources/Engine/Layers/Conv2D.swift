@@ -6,8 +6,9 @@ import Darwin
 #endif
 
 /// 2-D convolution over NHWC input: y = activation(conv(x, kernel) + bias). Stride-1 3x3 and 5x5 kernels over
-/// channels and filters in whole panels of 16 run Winograd F(2x2, rxr), all three products in its transformed
-/// space (`winogradApplies`), with 2.25x and 2.8x fewer multiplications. Other convolutions run as GEMM: the forward pass and the
+/// channels and filters in whole panels of 16 run Winograd F(4x4, 3x3) and F(2x2, 5x5), all three products in its
+/// transformed space (`winogradApplies`), with 4x and 2.8x fewer multiplications. Other convolutions run as GEMM:
+/// the forward pass and the
 /// weight gradient read the windows in place (`convolve`, `convolutionKernelGradient`). The input gradient is a
 /// convolution of the output gradient under 'same' padding at stride 1; otherwise it multiplies into im2col
 /// columns and adds them back with col2im, a slice of samples at a time.
@@ -78,15 +79,29 @@ public struct Conv2D: Layer {
         runsWinograd = winogradApplies(g, filters: filters)
     }
 
-    /// Whether this convolution runs Winograd F(2x2, rxr) (`winogradApplies`) rather than GEMM.
+    /// Whether this convolution runs Winograd (`winogradApplies`) rather than GEMM.
     public let runsWinograd: Bool
+
+    /// Multiply-adds of one sample's forward pass as the layer runs it (each gradient does as many): a direct
+    /// convolution's, output pixels x kernel values, or under Winograd its GEMMs', tiles x tile points x channels
+    /// x filters.
+    public var multiplyAddsPerSample: Int {
+        let (height, width, channels) = (outputShape[0], outputShape[1], inputShape[2])
+        guard runsWinograd else { return height * width * kernelSize.height * kernelSize.width * channels * filters }
+        let g = WindowGeometry(batch: 1, inputHeight: inputShape[0], inputWidth: inputShape[1], channels: channels,
+                               windowHeight: kernelSize.height, windowWidth: kernelSize.width, strideHeight: 1,
+                               strideWidth: 1, padding: padding)
+        return winogradTileCount(g) * winogradKernelCount(g, filters: filters)
+    }
 
     /// Floats the layer keeps for Winograd besides its pass buffers: the kernel last transformed, its transformed
     /// values (U and Uᵀ) and the transformed kernel gradient.
     public var winogradFloats: Int {
         guard runsWinograd else { return 0 }
-        let points = (kernelSize.height + 1) * (kernelSize.width + 1)
-        return kernelSize.height * kernelSize.width * inputShape[2] * filters + 3 * points * inputShape[2] * filters
+        let g = WindowGeometry(batch: 1, inputHeight: inputShape[0], inputWidth: inputShape[1], channels: inputShape[2],
+                               windowHeight: kernelSize.height, windowWidth: kernelSize.width, strideHeight: 1,
+                               strideWidth: 1, padding: padding)
+        return kernelSize.height * kernelSize.width * inputShape[2] * filters + 3 * winogradKernelCount(g, filters: filters)
     }
 
     public var parameterSpecs: [ParameterSpec] {

@@ -39,6 +39,11 @@ struct GEMMBench: ParsableCommand {
                          format(100 * fast / peak, 0) + "%", format(reference, 2), format(fast / reference, 0) + "x"])
         }
         printTable(header: header, rows: rows)
+        let winograd = network.layerNames.indices.filter { (network.layers[$0] as? Conv2D)?.runsWinograd == true }
+        if !winograd.isEmpty {
+            print("(\(winograd.map { network.layerNames[$0] }.joined(separator: ", ")) train by Winograd, not these "
+                  + "im2col GEMMs: `mnist-train bench` gives the work rate of what they run)")
+        }
     }
 }
 

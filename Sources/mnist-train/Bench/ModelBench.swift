@@ -83,7 +83,7 @@ struct ModelBench: ParsableCommand {
                 let flops = gemmFlops(of: network, layer: i, rows: indices.count)
                 let (forward, backward) = (layerSeconds[i], layerSeconds[network.layerNames.count + i])
                 return .init(name: network.layerNames[i], outputShape: network.outputShapes[i],
-                             forwardMilliseconds: 1000 * forward, backwardMilliseconds: 1000 * backward,
+                             kernels: kernels(of: network, layer: i), forwardMilliseconds: 1000 * forward, backwardMilliseconds: 1000 * backward,
                              gigaflops: flops > 0 ? flops / (forward + backward) / 1e9 : nil)
             },
             samplesPerSecond: Double(globalBatch * steps) / slowest[0],
@@ -104,22 +104,31 @@ struct ModelBench: ParsableCommand {
     }
 }
 
-/// Floating-point work of a layer's GEMMs in one forward and backward for `rows` samples: forward is
-/// 2·(output positions)·(kernel size); backward is that again for the weight gradient and again for the input
-/// gradient, which training skips for the first layer with weights.
+/// Floating-point work of a layer's GEMMs in one forward and backward for `rows` samples, as the layer does it:
+/// forward is 2·(output positions)·(kernel size), or under Winograd 2·(tiles)·(tile points)·(channels)·(filters);
+/// backward is that again for the weight gradient and again for the input gradient, which training skips for the
+/// first layer with weights.
 private func gemmFlops(of model: Sequential, layer: Int, rows: Int) -> Double {
     guard let shape = model.gemmShape(ofLayer: layer) else { return 0 }
-    let forward = 2 * Double(rows * shape.positions * shape.depth * shape.outputs)
-    return forward * (layer == model.firstLayerWithWeights ? 2 : 3)
+    let multiplyAdds = (model.layers[layer] as? Conv2D)?.multiplyAddsPerSample ?? shape.positions * shape.depth * shape.outputs
+    return 2 * Double(rows * multiplyAdds) * (layer == model.firstLayerWithWeights ? 2 : 3)
+}
+
+/// The kernels a layer with weights runs: "winograd" or "gemm"; nil for the others.
+private func kernels(of model: Sequential, layer: Int) -> String? {
+    guard model.gemmShape(ofLayer: layer) != nil else { return nil }
+    return (model.layers[layer] as? Conv2D)?.runsWinograd == true ? "winograd" : "gemm"
 }
 
 struct ModelBenchReport: Encodable {
     struct Layer: Encodable {
         let name: String
         let outputShape: [Int]
+        /// "gemm" or "winograd" for a layer with a kernel.
+        let kernels: String?
         let forwardMilliseconds: Double
         let backwardMilliseconds: Double
-        /// GEMM work of forward and backward over their time; nil for layers without a kernel.
+        /// GEMM work of forward and backward, as the layer does it, over their time; nil for layers without a kernel.
         let gigaflops: Double?
     }
 
@@ -148,13 +157,17 @@ struct ModelBenchReport: Encodable {
         print("FMA peak, one core (\(fmaPeakVectorBits)-bit FMAs, GEMM-style probe): \(format(fmaPeakGigaflops, 1)) "
               + "GFLOP/s; GEMM kernels: \(isa)\n")
         let rows = layers.map { layer in
-            [layer.name, layer.outputShape.map(String.init).joined(separator: "x"),
+            [layer.name, layer.outputShape.map(String.init).joined(separator: "x"), layer.kernels ?? "",
              format(layer.forwardMilliseconds, 3), format(layer.backwardMilliseconds, 3),
              layer.gigaflops.map { format($0, 1) } ?? "", layer.gigaflops.map { format(100 * $0 / fmaPeakGigaflops, 0) + "%" } ?? ""]
         }
         let forward = layers.reduce(0) { $0 + $1.forwardMilliseconds }, backward = layers.reduce(0) { $0 + $1.backwardMilliseconds }
-        printTable(header: ["layer", "output", "forward ms", "backward ms", "GFLOP/s", "% of peak"],
-                   rows: rows + [["total", "", format(forward, 3), format(backward, 3), "", ""]])
+        printTable(header: ["layer", "output", "kernels", "forward ms", "backward ms", "GFLOP/s", "% of peak"],
+                   rows: rows + [["total", "", "", format(forward, 3), format(backward, 3), "", ""]])
+        if layers.contains(where: { $0.kernels == "winograd" }) {
+            print("(GFLOP/s count the work each layer does: a winograd layer's GEMMs over its tiles, 4x (3x3) or "
+                  + "2.8x (5x5) less than a direct convolution's)")
+        }
         print("\nTraining steps (forward, loss, backward, allreduce, update); samples/s over the slowest rank's time, "
               + "milliseconds per step as the mean over ranks:")
         printTable(header: ["samples/s", "step ms", "allreduce ms", "allreduce share", "GEMM GFLOP/s", "% of limit"],
