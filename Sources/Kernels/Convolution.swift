@@ -202,18 +202,17 @@ private func panelsOf(_ b: UnsafePointer<Float>, ld: Int, depths: Int, depthCoun
 
 /// The input as the windows see it, from the first window's corner: in place when no window hangs over the
 /// padding, otherwise a copy with the padding made real (zeros around, and the rows and columns that no window
-/// reaches left out). `reach` asks for more rows and columns than the windows cover (zeros past the input), for
-/// kernels that work in whole tiles.
-struct WindowedImage {
+/// reaches left out).
+private struct WindowedImage {
     let pixels: UnsafePointer<Float>
     /// Pixels per row and values per sample of `pixels`.
     let rowWidth: Int, imageSize: Int
     let channels: Int
     private let copy: UnsafeMutablePointer<Float>?
 
-    init(_ input: UnsafePointer<Float>, _ g: WindowGeometry, reach: (height: Int, width: Int)? = nil) {
-        let height = reach?.height ?? (g.outputHeight - 1) * g.strideHeight + g.windowHeight
-        let width = reach?.width ?? (g.outputWidth - 1) * g.strideWidth + g.windowWidth
+    init(_ input: UnsafePointer<Float>, _ g: WindowGeometry) {
+        let height = (g.outputHeight - 1) * g.strideHeight + g.windowHeight
+        let width = (g.outputWidth - 1) * g.strideWidth + g.windowWidth
         channels = g.channels
         guard g.padTop > 0 || g.padLeft > 0 || height > g.inputHeight || width > g.inputWidth else {
             (pixels, rowWidth, imageSize, copy) = (input, g.inputWidth, g.inputSize, nil)
@@ -239,9 +238,6 @@ struct WindowedImage {
     func start(sample n: Int, row: Int, column: Int) -> UnsafePointer<Float> {
         pixels + n * imageSize + (row * rowWidth + column) * channels
     }
-
-    /// Whether the padding is made real in a copy, rather than the input read in place.
-    var isCopy: Bool { copy != nil }
 
     func deallocate() { if let copy { ScratchBuffers.ofThisThread.giveBack(copy) } }
 }

@@ -235,25 +235,25 @@ func packPanels(
 /// eight columns at a time through an 8×8 register transpose.
 @inline(__always)
 private func packTransposedTile(columns: UnsafePointer<Float>, ld: Int, into out: UnsafeMutablePointer<Float>) {
-    typealias V = SIMD8<Float>
     for group in stride(from: 0, to: NR, by: 8) {
-        @inline(__always) func load(_ j: Int) -> V {
-            UnsafeRawPointer(columns + (group + j) * ld).loadUnaligned(as: V.self)
-        }
-        @inline(__always) func unzip(_ x: inout V, _ y: inout V) {
-            (x, y) = (V(lowHalf: x.evenHalf, highHalf: y.evenHalf), V(lowHalf: x.oddHalf, highHalf: y.oddHalf))
-        }
-        @inline(__always) func store(_ depth: Int, _ v: V) {
-            UnsafeMutableRawPointer(out + depth * NR + group).storeBytes(of: v, as: V.self)
-        }
-        var v0 = load(0), v1 = load(1), v2 = load(2), v3 = load(3), v4 = load(4), v5 = load(5), v6 = load(6)
-        var v7 = load(7)
-        // Each round moves one bit of the lane index into the vector index; after three, vector d holds depth d.
-        unzip(&v0, &v1); unzip(&v2, &v3); unzip(&v4, &v5); unzip(&v6, &v7)
-        unzip(&v0, &v2); unzip(&v1, &v3); unzip(&v4, &v6); unzip(&v5, &v7)
-        unzip(&v0, &v4); unzip(&v1, &v5); unzip(&v2, &v6); unzip(&v3, &v7)
-        store(0, v0); store(1, v1); store(2, v2); store(3, v3); store(4, v4); store(5, v5); store(6, v6); store(7, v7)
+        transpose8x8({ UnsafeRawPointer(columns + (group + $0) * ld).loadUnaligned(as: SIMD8<Float>.self) },
+                     { UnsafeMutableRawPointer(out + $0 * NR + group).storeBytes(of: $1, as: SIMD8<Float>.self) })
     }
+}
+
+/// The 8×8 transpose in registers of the vectors `load(0..<8)`: `store(d, v)` gets the vector of their lanes d.
+@inline(__always)
+func transpose8x8(_ load: (Int) -> SIMD8<Float>, _ store: (Int, SIMD8<Float>) -> Void) {
+    typealias V = SIMD8<Float>
+    @inline(__always) func unzip(_ x: inout V, _ y: inout V) {
+        (x, y) = (V(lowHalf: x.evenHalf, highHalf: y.evenHalf), V(lowHalf: x.oddHalf, highHalf: y.oddHalf))
+    }
+    var v0 = load(0), v1 = load(1), v2 = load(2), v3 = load(3), v4 = load(4), v5 = load(5), v6 = load(6), v7 = load(7)
+    // Each round moves one bit of the lane index into the vector index; after three, vector d holds lanes d.
+    unzip(&v0, &v1); unzip(&v2, &v3); unzip(&v4, &v5); unzip(&v6, &v7)
+    unzip(&v0, &v2); unzip(&v1, &v3); unzip(&v4, &v6); unzip(&v5, &v7)
+    unzip(&v0, &v4); unzip(&v1, &v5); unzip(&v2, &v6); unzip(&v3, &v7)
+    store(0, v0); store(1, v1); store(2, v2); store(3, v3); store(4, v4); store(5, v5); store(6, v6); store(7, v7)
 }
 
 /// The 6×16 tile of `multiplyRowBlock` in Swift SIMD types: the micro-kernel of CPUs without a C kernel. B is

@@ -14,7 +14,16 @@ public func maxPool(_ input: UnsafePointer<Float>, _ g: WindowGeometry, into out
         // Channel chunks of 8 (or 4 when there are fewer), the last one moved back to end at the last channel:
         // chunks that overlap compute the same values again.
         if g.channels >= 8 {
-            forEachChunk(channels: g.channels, width: 8) { window.maximum8(ofChannels: $0, into: output + o) }
+            // A whole 2x2 window, the usual one, gets loops of constant length, unrolled.
+            if window.rows == 2 && window.columns == 2 {
+                forEachChunk(channels: g.channels, width: 8) {
+                    window.maximum8(ofChannels: $0, rows: 2, columns: 2, into: output + o)
+                }
+            } else {
+                forEachChunk(channels: g.channels, width: 8) {
+                    window.maximum8(ofChannels: $0, rows: window.rows, columns: window.columns, into: output + o)
+                }
+            }
         } else if g.channels >= 4 {
             forEachChunk(channels: g.channels, width: 4) { window.maximum4(ofChannels: $0, into: output + o) }
         } else {
@@ -44,8 +53,16 @@ public func maxPoolBackward(_ dOutput: UnsafePointer<Float>, input: UnsafePointe
     clearInputsOutsideWindows(g, dInput)
     forEachWindow(input, g) { window, o in
         if g.channels >= 8 {
-            forEachChunk(channels: g.channels, width: 8) {
-                window.route8(ofChannels: $0, maximum: output + o, gradient: dOutput + o, throughReLU: throughReLU, into: dInput)
+            if window.rows == 2 && window.columns == 2 {
+                forEachChunk(channels: g.channels, width: 8) {
+                    window.route8(ofChannels: $0, rows: 2, columns: 2, maximum: output + o, gradient: dOutput + o,
+                                  throughReLU: throughReLU, into: dInput)
+                }
+            } else {
+                forEachChunk(channels: g.channels, width: 8) {
+                    window.route8(ofChannels: $0, rows: window.rows, columns: window.columns, maximum: output + o,
+                                  gradient: dOutput + o, throughReLU: throughReLU, into: dInput)
+                }
             }
         } else if g.channels >= 4 {
             forEachChunk(channels: g.channels, width: 4) {
@@ -133,9 +150,10 @@ private struct PoolWindow {
         UnsafeRawPointer(input + index(r, w, ch)).loadUnaligned(as: SIMD4<Float>.self)
     }
 
-    /// The maximum over the window of channels [ch, ch + 8).
+    /// The maximum over the window (its `rows` and `columns`, passed so that a caller can make them constants) of
+    /// channels [ch, ch + 8).
     @inline(__always)
-    func maximum8(ofChannels ch: Int, into output: UnsafeMutablePointer<Float>) {
+    func maximum8(ofChannels ch: Int, rows: Int, columns: Int, into output: UnsafeMutablePointer<Float>) {
         var best = load8(0, 0, ch)
         for r in 0..<rows {
             for w in 0..<columns {
@@ -174,8 +192,8 @@ private struct PoolWindow {
     /// The first pixel takes a NaN maximum as well, since only it can hold one: it is found where it is not below
     /// the maximum. Through ReLU, the gradient of a maximum not above zero is zero before it is routed.
     @inline(__always)
-    func route8(ofChannels ch: Int, maximum: UnsafePointer<Float>, gradient: UnsafePointer<Float>, throughReLU: Bool,
-                into dInput: UnsafeMutablePointer<Float>) {
+    func route8(ofChannels ch: Int, rows: Int, columns: Int, maximum: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+                throughReLU: Bool, into dInput: UnsafeMutablePointer<Float>) {
         var target = UnsafeRawPointer(maximum + ch).loadUnaligned(as: SIMD8<Float>.self)
         var passing = UnsafeRawPointer(gradient + ch).loadUnaligned(as: SIMD8<Float>.self)
         if throughReLU { passing = SIMD8<Float>().replacing(with: passing, where: target .> 0) }

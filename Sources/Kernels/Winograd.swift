@@ -13,8 +13,9 @@
 // its transforms cost as much per tile while each tile gives a quarter of the outputs.
 //
 // Tiles go through in blocks small enough that a block's transformed values stay in L2 between the transforms
-// and the GEMMs. V is not kept from the forward pass: recomputed block by block in backward, it is read from
-// cache instead of memory.
+// and the GEMMs. Tiles that hang over the input's edge (padding, or an output not a multiple of m) read zeros
+// there and add no gradient there, so the input is read and the input gradient written in place. V is not kept
+// from the forward pass: recomputed block by block in backward, it is read from cache instead of memory.
 
 private typealias Lanes = SIMD8<Float>
 
@@ -137,8 +138,15 @@ private struct WinogradConvolution<W: WinogradTransform> {
         block = max(8, min(MC, (512 << 10) / bytesPerTile))
     }
 
-    /// Rows and columns the whole tiles read: past the input's last ones they read zeros.
-    var reach: (height: Int, width: Int) { (W.m * tileRows + W.r - 1, W.m * tileColumns + W.r - 1) }
+    /// Where tile `index`'s t×t input patch starts in its sample (row and column, negative in the top or left
+    /// padding), and which of its rows and columns lie inside the input: the others read as zeros.
+    @inline(__always)
+    func patch(ofTile index: Int) -> (sample: Int, top: Int, left: Int, rows: Range<Int>, columns: Range<Int>) {
+        let (n, row, column) = corner(ofTile: index)
+        let top = row - g.padTop, left = column - g.padLeft
+        return (n, top, left, max(0, -top)..<min(W.t, g.inputHeight - top),
+                max(0, -left)..<min(W.t, g.inputWidth - left))
+    }
 
     /// Sample, and output row and column of the top left output, of tile `index`.
     @inline(__always)
@@ -151,8 +159,6 @@ private struct WinogradConvolution<W: WinogradTransform> {
     func forward(_ input: UnsafePointer<Float>, transformedKernel u: UnsafePointer<Float>,
                  bias: UnsafePointer<Float>?, activation: Activation, into output: UnsafeMutablePointer<Float>) {
         let c = g.channels, points = Self.points, isa = KernelISA.active
-        let image = WindowedImage(input, g, reach: reach)
-        defer { image.deallocate() }
         let scratch = ScratchBuffers.ofThisThread
         let v = scratch.lend(floats: points * block * c), m = scratch.lend(floats: points * block * filters)
         defer { scratch.giveBack(m); scratch.giveBack(v) }
@@ -160,7 +166,7 @@ private struct WinogradConvolution<W: WinogradTransform> {
         withRowTable { rows in
             for first in stride(from: 0, to: tiles, by: block) {
                 let count = min(block, tiles - first)
-                transformInputs(image, first: first, count: count, into: v)
+                transformInputs(input, first: first, count: count, into: v)
                 for point in 0..<points {
                     let vPoint = v + point * count * c
                     for i in 0..<count { rows[i] = UnsafePointer(vPoint + i * c) }
@@ -180,13 +186,10 @@ private struct WinogradConvolution<W: WinogradTransform> {
                   transformedKernel: UnsafePointer<Float>, transformedKernelGradient du: UnsafeMutablePointer<Float>,
                   inputGradient: UnsafeMutablePointer<Float>?) {
         let c = g.channels, points = Self.points, isa = KernelISA.active
-        let image = WindowedImage(input, g, reach: reach)
-        defer { image.deallocate() }
         let scratch = ScratchBuffers.ofThisThread
         let ut = transformedKernel + points * c * filters
-        // The input gradient over the windowed image's rows and columns; the part inside the input is the result.
-        let gradientImage = inputGradient.map { WindowedGradient($0, g, like: image) }
-        defer { gradientImage?.finish() }
+        // Tiles add their shares of the input gradient.
+        inputGradient?.update(repeating: 0, count: g.batch * g.inputSize)
         let v = scratch.lend(floats: points * block * c), dm = scratch.lend(floats: points * block * filters)
         defer { scratch.giveBack(dm); scratch.giveBack(v) }
         var wholeRow = 0
@@ -195,7 +198,7 @@ private struct WinogradConvolution<W: WinogradTransform> {
                 let count = min(block, tiles - first)
                 for s in 0..<filters / NR { segmentStarts[s] = s * count * NR }
                 transformOutputGradients(dz, first: first, count: count, into: dm)
-                transformInputs(image, first: first, count: count, into: v)
+                transformInputs(input, first: first, count: count, into: v)
                 for point in 0..<points {
                     let vPoint = v + point * count * c, dmPoint = dm + point * count * filters
                     // dU[p] += V[p]ᵀ · dM[p]: V's columns are the rows, its tiles the depth.
@@ -216,62 +219,72 @@ private struct WinogradConvolution<W: WinogradTransform> {
                                      panels: .packed(ut + point * c * filters, depths: filters), columns: c,
                                      c: vPoint, ldc: c, accumulate: false)
                 }
-                if let gradientImage { addInputGradients(v, first: first, count: count, into: gradientImage) }
+                if let inputGradient { addInputGradients(v, first: first, count: count, into: inputGradient) }
             }
         }
     }
 
-    /// V[p][tile, channel] = (Bᵀ d B)[p] for the block's tiles d, eight channels at a time.
-    private func transformInputs(_ image: WindowedImage, first: Int, count: Int, into v: UnsafeMutablePointer<Float>) {
-        let c = g.channels, t = W.t, rowStride = image.rowWidth * c
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t) { buffer in
-            let tile = buffer.baseAddress!
+    /// V[p][tile, channel] = (Bᵀ d B)[p] for the block's tiles d, eight channels at a time: Bᵀ down the columns
+    /// (straight from the input for a tile inside it), then along the rows into V's points.
+    private func transformInputs(_ input: UnsafePointer<Float>, first: Int, count: Int,
+                                 into v: UnsafeMutablePointer<Float>) {
+        let c = g.channels, t = W.t, rowStride = g.inputWidth * c, pointStride = count * c
+        withVectorTile(rows: t, columns: t) { tile in
             for index in 0..<count {
-                let (n, row, column) = corner(ofTile: first + index)
-                let origin = image.start(sample: n, row: row, column: column)
+                let patch = patch(ofTile: first + index)
+                let whole = patch.rows.count == t && patch.columns.count == t
+                // Offsets rather than pointers: the patch's corner may lie in the padding, before the input.
+                let corner = patch.sample * g.inputSize + patch.top * rowStride + patch.left * c
                 for channel in stride(from: 0, to: c, by: Lanes.scalarCount) {
-                    for y in 0..<t {
+                    if whole {
                         for x in 0..<t {
-                            tile[y * t + x] = UnsafeRawPointer(origin + y * rowStride + x * c + channel)
-                                .loadUnaligned(as: Lanes.self)
+                            W.input(VectorLine(reading: input + corner + x * c + channel, stride: rowStride),
+                                    into: tile.column(x))
                         }
+                    } else {
+                        for y in 0..<t {
+                            for x in 0..<t {
+                                let inside = patch.rows.contains(y) && patch.columns.contains(x)
+                                tile[y, x] = inside
+                                    ? VectorLine(reading: input + corner + y * rowStride + x * c + channel, stride: 0)[0]
+                                    : Lanes()
+                            }
+                        }
+                        for x in 0..<t { W.input(tile.column(x), into: tile.column(x)) }
                     }
-                    for x in 0..<t { W.input(tile + x, stride: t) }
-                    for y in 0..<t { W.input(tile + y * t, stride: 1) }
-                    for point in 0..<t * t {
-                        UnsafeMutableRawPointer(v + (point * count + index) * c + channel)
-                            .storeBytes(of: tile[point], as: Lanes.self)
+                    for y in 0..<t {
+                        W.input(tile.row(y), into: VectorLine(v + y * t * pointStride + index * c + channel,
+                                                              stride: pointStride))
                     }
                 }
             }
         }
     }
 
-    /// The block's outputs Aᵀ M A, plus bias, through ReLU when asked, for the part of each m×m inside the output.
+    /// The block's outputs Aᵀ M A, plus bias, through ReLU when asked, for the part of each m×m inside the output:
+    /// Aᵀ down the columns straight from M's points, then along the rows.
     private func transformOutputs(_ m: UnsafePointer<Float>, first: Int, count: Int, bias: UnsafePointer<Float>?,
                                   activation: Activation, into output: UnsafeMutablePointer<Float>) {
-        let t = W.t, outputs = W.m, relu = activation == .relu
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + outputs * t + outputs) { buffer in
-            let tile = buffer.baseAddress!, half = tile + t * t, line = half + outputs * t
+        let t = W.t, outputs = W.m, relu = activation == .relu, pointStride = count * filters
+        withVectorTile(rows: outputs + 1, columns: t) { tile in
+            // Rows 0..<m: Aᵀ M; row m: one row of the result.
+            let line = tile.row(outputs)
             for index in 0..<count {
                 let (n, row, column) = corner(ofTile: first + index)
                 let rows = min(outputs, g.outputHeight - row), columns = min(outputs, g.outputWidth - column)
                 let target = output + ((n * g.outputHeight + row) * g.outputWidth + column) * filters
                 for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
-                    for point in 0..<t * t {
-                        tile[point] = UnsafeRawPointer(m + (point * count + index) * filters + o)
-                            .loadUnaligned(as: Lanes.self)
+                    for x in 0..<t {
+                        W.output(VectorLine(reading: m + x * pointStride + index * filters + o, stride: t * pointStride),
+                                 into: tile.column(x))
                     }
-                    // Aᵀ M: m × t, then · A: m × m.
-                    for x in 0..<t { W.output(tile + x, stride: t, into: half + x, stride: t) }
-                    let b = bias.map { UnsafeRawPointer($0 + o).loadUnaligned(as: Lanes.self) } ?? Lanes()
+                    let b = bias.map { VectorLine(reading: $0 + o, stride: 0)[0] } ?? Lanes()
                     for i in 0..<rows {
-                        W.output(half + i * t, stride: 1, into: line, stride: 1)
+                        W.output(tile.row(i), into: line)
                         for j in 0..<columns {
                             var value = line[j] + b
                             if relu { value.replace(with: 0, where: value .<= 0) }
-                            UnsafeMutableRawPointer(target + (i * g.outputWidth + j) * filters + o)
-                                .storeBytes(of: value, as: Lanes.self)
+                            VectorLine(target + (i * g.outputWidth + j) * filters + o, stride: 0)[0] = value
                         }
                     }
                 }
@@ -280,55 +293,56 @@ private struct WinogradConvolution<W: WinogradTransform> {
     }
 
     /// dM[p] = (A dY Aᵀ)[p] for the block's m×m blocks of the output gradient (zeros past the output's edge), in
-    /// packed panels of 16 filters.
+    /// packed panels of 16 filters: A down the columns, then along the rows into dM's points.
     private func transformOutputGradients(_ dz: UnsafePointer<Float>, first: Int, count: Int,
                                           into dm: UnsafeMutablePointer<Float>) {
-        let t = W.t, m = W.m
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + m * m) { buffer in
-            let tile = buffer.baseAddress!, block = tile + t * t
+        let t = W.t, outputs = W.m, pointStride = count * filters
+        withVectorTile(rows: t + outputs, columns: t) { tile in
+            // Rows 0..<t: A dY; rows t..<t + m, their first m columns: the block of dY.
             for index in 0..<count {
                 let (n, row, column) = corner(ofTile: first + index)
-                let rows = min(m, g.outputHeight - row), columns = min(m, g.outputWidth - column)
+                let rows = min(outputs, g.outputHeight - row), columns = min(outputs, g.outputWidth - column)
                 let source = dz + ((n * g.outputHeight + row) * g.outputWidth + column) * filters
                 for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
-                    for i in 0..<m {
-                        for j in 0..<m {
-                            block[i * m + j] = i < rows && j < columns
-                                ? UnsafeRawPointer(source + (i * g.outputWidth + j) * filters + o).loadUnaligned(as: Lanes.self)
+                    for i in 0..<outputs {
+                        for j in 0..<outputs {
+                            tile[t + i, j] = i < rows && j < columns
+                                ? VectorLine(reading: source + (i * g.outputWidth + j) * filters + o, stride: 0)[0]
                                 : Lanes()
                         }
                     }
-                    // A dY: t × m, then · Aᵀ: t × t.
-                    for j in 0..<m { W.outputAdjoint(block + j, stride: m, into: tile + j, stride: t) }
-                    for y in 0..<t { W.outputAdjoint(tile + y * t, stride: 1, into: tile + y * t, stride: 1) }
-                    for point in 0..<t * t {
-                        UnsafeMutableRawPointer(dm + point * count * filters + (o / NR * count + index) * NR + o % NR)
-                            .storeBytes(of: tile[point], as: Lanes.self)
+                    for j in 0..<outputs {
+                        W.outputAdjoint(tile.column(j, from: t), into: tile.column(j))
+                    }
+                    let panelPlace = (o / NR * count + index) * NR + o % NR
+                    for y in 0..<t {
+                        W.outputAdjoint(tile.row(y), into: VectorLine(dm + y * t * pointStride + panelPlace,
+                                                                      stride: pointStride))
                     }
                 }
             }
         }
     }
 
-    /// Adds B dV Bᵀ of each tile of the block onto the t × t input pixels it came from.
-    private func addInputGradients(_ dv: UnsafePointer<Float>, first: Int, count: Int, into image: WindowedGradient) {
-        let c = g.channels, t = W.t, rowStride = image.rowWidth * c
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t) { buffer in
-            let tile = buffer.baseAddress!
+    /// Adds B dV Bᵀ of each tile of the block onto the t × t input pixels it came from (those inside the input):
+    /// B down the columns straight from dV's points, then along the rows.
+    private func addInputGradients(_ dv: UnsafePointer<Float>, first: Int, count: Int,
+                                   into inputGradient: UnsafeMutablePointer<Float>) {
+        let c = g.channels, t = W.t, rowStride = g.inputWidth * c, pointStride = count * c
+        withVectorTile(rows: t, columns: t) { tile in
             for index in 0..<count {
-                let (n, row, column) = corner(ofTile: first + index)
-                let origin = image.start(sample: n, row: row, column: column)
+                let patch = patch(ofTile: first + index)
+                let corner = patch.sample * g.inputSize + patch.top * rowStride + patch.left * c
                 for channel in stride(from: 0, to: c, by: Lanes.scalarCount) {
-                    for point in 0..<t * t {
-                        tile[point] = UnsafeRawPointer(dv + (point * count + index) * c + channel)
-                            .loadUnaligned(as: Lanes.self)
+                    for x in 0..<t {
+                        W.inputAdjoint(VectorLine(reading: dv + x * pointStride + index * c + channel,
+                                                  stride: t * pointStride), into: tile.column(x))
                     }
-                    for x in 0..<t { W.inputAdjoint(tile + x, stride: t) }
-                    for y in 0..<t { W.inputAdjoint(tile + y * t, stride: 1) }
-                    for y in 0..<t {
-                        for x in 0..<t {
-                            let target = UnsafeMutableRawPointer(origin + y * rowStride + x * c + channel)
-                            target.storeBytes(of: target.loadUnaligned(as: Lanes.self) + tile[y * t + x], as: Lanes.self)
+                    for y in 0..<t { W.inputAdjoint(tile.row(y), into: tile.row(y)) }
+                    for y in patch.rows {
+                        for x in patch.columns {
+                            let target = VectorLine(inputGradient + corner + y * rowStride + x * c + channel, stride: 0)
+                            target[0] += tile[y, x]
                         }
                     }
                 }
@@ -336,48 +350,55 @@ private struct WinogradConvolution<W: WinogradTransform> {
         }
     }
 
-    /// U = G g Gᵀ [point][filter panel][channel][16], then Uᵀ [point][channel panel][filter][16], for every
-    /// channel and eight filters at a time.
+    /// U = G g Gᵀ [point][filter panel][channel][16], then Uᵀ [point][channel panel][filter][16], for eight
+    /// channels and eight filters at a time; Uᵀ's blocks are U's through 8×8 transposes.
     func transformKernel(_ kernel: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
-        let c = g.channels, r = W.r, t = W.t, ut = u + Self.points * c * filters
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: r * r + t * r + t * t) { buffer in
-            let taps = buffer.baseAddress!, half = taps + r * r, full = half + t * r
-            for channel in 0..<c {
-                for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
-                    for tap in 0..<r * r {
-                        taps[tap] = UnsafeRawPointer(kernel + (tap * c + channel) * filters + o).loadUnaligned(as: Lanes.self)
+        let c = g.channels, r = W.r, t = W.t, points = Self.points, ut = u + points * c * filters
+        let lanes = Lanes.scalarCount
+        // Eight channels' G g Gᵀ (rows 8·t: channel i's t×t in rows i·t..<(i+1)·t), then G g (t rows of r) and
+        // the taps (r rows of r) of the channel in hand.
+        withVectorTile(rows: lanes * t + t + r, columns: t) { tile in
+            for firstChannel in stride(from: 0, to: c, by: lanes) {
+                for o in stride(from: 0, to: filters, by: lanes) {
+                    for i in 0..<lanes {
+                        let channel = firstChannel + i, taps = lanes * t + t
+                        for tap in 0..<r * r {
+                            tile[taps + tap / r, tap % r] =
+                                VectorLine(reading: kernel + (tap * c + channel) * filters + o, stride: 0)[0]
+                        }
+                        for x in 0..<r { W.filter(tile.column(x, from: taps), into: tile.column(x, from: lanes * t)) }
+                        for y in 0..<t { W.filter(tile.row(lanes * t + y), into: tile.row(i * t + y)) }
+                        for point in 0..<points {
+                            VectorLine(u + point * c * filters + (o / NR * c + channel) * NR + o % NR, stride: 0)[0] =
+                                tile[i * t + point / t, point % t]
+                        }
                     }
-                    // G g: t × r, then · Gᵀ: t × t.
-                    for x in 0..<r { W.filter(taps + x, stride: r, into: half + x, stride: r) }
-                    for y in 0..<t { W.filter(half + y * r, stride: 1, into: full + y * t, stride: 1) }
-                    for point in 0..<t * t {
-                        let value = full[point], pointStart = point * c * filters
-                        UnsafeMutableRawPointer(u + pointStart + (o / NR * c + channel) * NR + o % NR)
-                            .storeBytes(of: value, as: Lanes.self)
-                        let transposed = ut + pointStart + channel / NR * filters * NR + o * NR + channel % NR
-                        for lane in 0..<Lanes.scalarCount { transposed[lane * NR] = value[lane] }
+                    for point in 0..<points {
+                        let target = ut + point * c * filters + firstChannel / NR * filters * NR + firstChannel % NR
+                        transpose8x8({ tile[$0 * t + point / t, point % t] },
+                                     { VectorLine(target + (o + $0) * NR, stride: 0)[0] = $1 })
                     }
                 }
             }
         }
     }
 
-    /// kernelGradient += Gᵀ dU G, dU [point][channel][filter].
+    /// kernelGradient += Gᵀ dU G, dU [point][channel][filter]: Gᵀ down the columns straight from dU's points, then
+    /// along the rows.
     func addKernelGradient(_ du: UnsafePointer<Float>, into kernelGradient: UnsafeMutablePointer<Float>) {
-        let c = g.channels, r = W.r, t = W.t
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: t * t + t * r + r * r) { buffer in
-            let full = buffer.baseAddress!, half = full + t * t, taps = half + t * r
+        let c = g.channels, r = W.r, t = W.t, pointStride = c * filters
+        withVectorTile(rows: 2 * r, columns: t) { tile in
+            // Rows 0..<r: Gᵀ dU; rows r..<2r, their first r columns: the taps.
             for channel in 0..<c {
                 for o in stride(from: 0, to: filters, by: Lanes.scalarCount) {
-                    for point in 0..<t * t {
-                        full[point] = UnsafeRawPointer(du + (point * c + channel) * filters + o).loadUnaligned(as: Lanes.self)
+                    for x in 0..<t {
+                        W.filterAdjoint(VectorLine(reading: du + x * pointStride + channel * filters + o,
+                                                   stride: t * pointStride), into: tile.column(x))
                     }
-                    // Gᵀ dU: r × t, then · G: r × r.
-                    for x in 0..<t { W.filterAdjoint(full + x, stride: t, into: half + x, stride: t) }
-                    for y in 0..<r { W.filterAdjoint(half + y * t, stride: 1, into: taps + y * r, stride: 1) }
+                    for y in 0..<r { W.filterAdjoint(tile.row(y), into: tile.row(r + y)) }
                     for tap in 0..<r * r {
-                        let target = UnsafeMutableRawPointer(kernelGradient + (tap * c + channel) * filters + o)
-                        target.storeBytes(of: target.loadUnaligned(as: Lanes.self) + taps[tap], as: Lanes.self)
+                        let target = VectorLine(kernelGradient + (tap * c + channel) * filters + o, stride: 0)
+                        target[0] += tile[r + tap / r, tap % r]
                     }
                 }
             }
@@ -385,61 +406,78 @@ private struct WinogradConvolution<W: WinogradTransform> {
     }
 }
 
-/// Where the input gradient is summed: the result itself when the windowed image is the input in place,
-/// otherwise a zeroed buffer of the windowed image's shape whose part inside the input `finish` copies out.
-private struct WindowedGradient {
-    let pixels: UnsafeMutablePointer<Float>
-    let rowWidth: Int, imageSize: Int, channels: Int
-    private let result: UnsafeMutablePointer<Float>
-    private let g: WindowGeometry
-    private let padded: Bool
+/// Vectors of eight lanes in memory `stride` floats apart, read and written unaligned: a line of a tile on the
+/// stack, or one tile's points in the transformed blocks, for the one-dimensional transforms.
+private struct VectorLine {
+    let start: UnsafeMutablePointer<Float>
+    let stride: Int
 
-    init(_ result: UnsafeMutablePointer<Float>, _ g: WindowGeometry, like image: WindowedImage) {
-        (rowWidth, imageSize, channels, self.result, self.g) = (image.rowWidth, image.imageSize, g.channels, result, g)
-        padded = image.isCopy
-        pixels = padded ? ScratchBuffers.ofThisThread.lend(floats: g.batch * imageSize) : result
-        pixels.update(repeating: 0, count: padded ? g.batch * imageSize : g.batch * g.inputSize)
+    init(_ start: UnsafeMutablePointer<Float>, stride: Int) {
+        (self.start, self.stride) = (start, stride)
+    }
+
+    /// A line only read from.
+    init(reading start: UnsafePointer<Float>, stride: Int) {
+        (self.start, self.stride) = (UnsafeMutablePointer(mutating: start), stride)
     }
 
     @inline(__always)
-    func start(sample n: Int, row: Int, column: Int) -> UnsafeMutablePointer<Float> {
-        pixels + n * imageSize + (row * rowWidth + column) * channels
-    }
-
-    /// The input's pixel (ih, iw) sits at (ih + padTop, iw + padLeft) of the windowed image.
-    func finish() {
-        guard padded else { return }
-        let c = g.channels, height = imageSize / (rowWidth * c)
-        let rows = min(g.inputHeight, height - g.padTop), columns = min(g.inputWidth, rowWidth - g.padLeft)
-        result.update(repeating: 0, count: g.batch * g.inputSize)
-        for n in 0..<g.batch {
-            for ih in 0..<rows {
-                copy(start(sample: n, row: ih + g.padTop, column: g.padLeft),
-                     to: result + (n * g.inputHeight + ih) * g.inputWidth * c, count: columns * c)
-            }
-        }
-        ScratchBuffers.ofThisThread.giveBack(pixels)
+    subscript(i: Int) -> Lanes {
+        get { UnsafeRawPointer(start + i * stride).loadUnaligned(as: Lanes.self) }
+        nonmutating set { UnsafeMutableRawPointer(start + i * stride).storeBytes(of: newValue, as: Lanes.self) }
     }
 }
 
-/// The one-dimensional transforms of F(2, r), t = r + 1 values of eight lanes each: applied along the columns of
-/// a tile and then along its rows, they give the two-dimensional ones. Each has its adjoint for the gradients.
+/// A row-major grid of vectors on the stack, the transforms' scratch.
+private struct VectorTile {
+    let start: UnsafeMutablePointer<Float>
+    let columns: Int
+    /// Floats from one row to the next.
+    var rowStride: Int { columns * Lanes.scalarCount }
+
+    @inline(__always)
+    func row(_ y: Int) -> VectorLine { VectorLine(start + y * rowStride, stride: Lanes.scalarCount) }
+
+    /// Column x from row `first` down.
+    @inline(__always)
+    func column(_ x: Int, from first: Int = 0) -> VectorLine {
+        VectorLine(start + first * rowStride + x * Lanes.scalarCount, stride: rowStride)
+    }
+
+    @inline(__always)
+    subscript(y: Int, x: Int) -> Lanes {
+        get { row(y)[x] }
+        nonmutating set { row(y)[x] = newValue }
+    }
+}
+
+@inline(__always)
+private func withVectorTile(rows: Int, columns: Int, _ body: (VectorTile) -> Void) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * columns * Lanes.scalarCount) {
+        body(VectorTile(start: $0.baseAddress!, columns: columns))
+    }
+}
+
+/// The one-dimensional transforms of F(m, r), on lines of t = m + r - 1 vectors (r for the kernel's, m for the
+/// output's): applied down the columns of a tile and then along its rows, they give the two-dimensional ones.
+/// Each has its adjoint for the gradients. Each reads its whole input before writing, so the two lines may be
+/// the same.
 private protocol WinogradTransform {
     /// Outputs per tile along each axis, and the kernel's size.
     static var m: Int { get }
     static var r: Int { get }
-    /// v = Bᵀ d, in place over t values `stride` apart.
-    static func input(_ d: UnsafeMutablePointer<Lanes>, stride: Int)
-    /// d = B v, in place.
-    static func inputAdjoint(_ v: UnsafeMutablePointer<Lanes>, stride: Int)
+    /// v = Bᵀ d: t values in, t out.
+    static func input(_ d: VectorLine, into v: VectorLine)
+    /// d = B v.
+    static func inputAdjoint(_ v: VectorLine, into d: VectorLine)
     /// u = G g: r values in, t out.
-    static func filter(_ g: UnsafePointer<Lanes>, stride: Int, into u: UnsafeMutablePointer<Lanes>, stride: Int)
+    static func filter(_ g: VectorLine, into u: VectorLine)
     /// g = Gᵀ u: t values in, r out.
-    static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride: Int, into g: UnsafeMutablePointer<Lanes>, stride: Int)
+    static func filterAdjoint(_ u: VectorLine, into g: VectorLine)
     /// y = Aᵀ m: t values in, m out.
-    static func output(_ m: UnsafePointer<Lanes>, stride: Int, into y: UnsafeMutablePointer<Lanes>, stride: Int)
-    /// m = A y: m values in, t out (the two may share storage).
-    static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride: Int, into m: UnsafeMutablePointer<Lanes>, stride: Int)
+    static func output(_ m: VectorLine, into y: VectorLine)
+    /// m = A y: m values in, t out.
+    static func outputAdjoint(_ y: VectorLine, into m: VectorLine)
 }
 
 extension WinogradTransform {
@@ -456,65 +494,69 @@ private enum F2x5: WinogradTransform {
     static var r: Int { 5 }
 
     @inline(__always)
-    static func input(_ d: UnsafeMutablePointer<Lanes>, stride s: Int) {
-        let (d0, d1, d2, d3, d4, d5) = (d[0], d[s], d[2 * s], d[3 * s], d[4 * s], d[5 * s])
+    static func input(_ d: VectorLine, into v: VectorLine) {
+        let (d0, d1, d2, d3, d4, d5) = (d[0], d[1], d[2], d[3], d[4], d[5])
         let oddSum = d1 + d2, oddDifference = d1 - d2, high = d3 + d4, highDifference = d4 - d3
         let outer = d4 - d2, twice = 2 * (d1 - d3)
-        d[0] = 4 * d0 - 5 * d2 + d4
-        d[s] = high - 4 * oddSum
-        d[2 * s] = 4 * oddDifference + highDifference
-        d[3 * s] = outer - twice
-        d[4 * s] = outer + twice
-        d[5 * s] = 4 * d1 - 5 * d3 + d5
+        v[0] = 4 * d0 - 5 * d2 + d4
+        v[1] = high - 4 * oddSum
+        v[2] = 4 * oddDifference + highDifference
+        v[3] = outer - twice
+        v[4] = outer + twice
+        v[5] = 4 * d1 - 5 * d3 + d5
     }
 
     @inline(__always)
-    static func inputAdjoint(_ v: UnsafeMutablePointer<Lanes>, stride s: Int) {
-        let (v0, v1, v2, v3, v4, v5) = (v[0], v[s], v[2 * s], v[3 * s], v[4 * s], v[5 * s])
-        v[0] = 4 * v0
-        v[s] = 4 * (v2 - v1 + v5) + 2 * (v4 - v3)
-        v[2 * s] = -5 * v0 - 4 * (v1 + v2) - (v3 + v4)
-        v[3 * s] = v1 - v2 + 2 * (v3 - v4) - 5 * v5
-        v[4 * s] = v0 + v1 + v2 + v3 + v4
-        v[5 * s] = v5
+    static func inputAdjoint(_ v: VectorLine, into d: VectorLine) {
+        let (v0, v1, v2, v3, v4, v5) = (v[0], v[1], v[2], v[3], v[4], v[5])
+        d[0] = 4 * v0
+        d[1] = 4 * (v2 - v1 + v5) + 2 * (v4 - v3)
+        d[2] = -5 * v0 - 4 * (v1 + v2) - (v3 + v4)
+        d[3] = v1 - v2 + 2 * (v3 - v4) - 5 * v5
+        d[4] = v0 + v1 + v2 + v3 + v4
+        d[5] = v5
     }
 
     @inline(__always)
-    static func filter(_ g: UnsafePointer<Lanes>, stride gs: Int, into u: UnsafeMutablePointer<Lanes>, stride us: Int) {
-        let (g0, g1, g2, g3, g4) = (g[0], g[gs], g[2 * gs], g[3 * gs], g[4 * gs])
+    static func filter(_ g: VectorLine, into u: VectorLine) {
+        let (g0, g1, g2, g3, g4) = (g[0], g[1], g[2], g[3], g[4])
         let even = g0 + g2 + g4, odd = g1 + g3
         let weightedEven = g0 / 24 + g2 / 6 + g4 * (2 / 3 as Float), weightedOdd = g1 / 12 + g3 / 3
         u[0] = g0 / 4
-        u[us] = -(even + odd) / 6
-        u[2 * us] = (odd - even) / 6
-        u[3 * us] = weightedEven + weightedOdd
-        u[4 * us] = weightedEven - weightedOdd
-        u[5 * us] = g4
+        u[1] = -(even + odd) / 6
+        u[2] = (odd - even) / 6
+        u[3] = weightedEven + weightedOdd
+        u[4] = weightedEven - weightedOdd
+        u[5] = g4
     }
 
     @inline(__always)
-    static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride us: Int, into g: UnsafeMutablePointer<Lanes>,
-                              stride gs: Int) {
-        let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
+    static func filterAdjoint(_ u: VectorLine, into g: VectorLine) {
+        let (u0, u1, u2, u3, u4, u5) = (u[0], u[1], u[2], u[3], u[4], u[5])
         let sum = -(u1 + u2) / 6, difference = (u2 - u1) / 6, highSum = u3 + u4, highDifference = u3 - u4
         g[0] = u0 / 4 + sum + highSum / 24
-        g[gs] = difference + highDifference / 12
-        g[2 * gs] = sum + highSum / 6
-        g[3 * gs] = difference + highDifference / 3
-        g[4 * gs] = sum + highSum * (2 / 3 as Float) + u5
+        g[1] = difference + highDifference / 12
+        g[2] = sum + highSum / 6
+        g[3] = difference + highDifference / 3
+        g[4] = sum + highSum * (2 / 3 as Float) + u5
     }
 
     @inline(__always)
-    static func output(_ m: UnsafePointer<Lanes>, stride ms: Int, into y: UnsafeMutablePointer<Lanes>, stride ys: Int) {
-        let (m0, m1, m2, m3, m4, m5) = (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms])
-        (y[0], y[ys]) = (m0 + m1 + m2 + m3 + m4, (m1 - m2) + 2 * (m3 - m4) + m5)
+    static func output(_ m: VectorLine, into y: VectorLine) {
+        let (m0, m1, m2, m3, m4, m5) = (m[0], m[1], m[2], m[3], m[4], m[5])
+        y[0] = m0 + m1 + m2 + m3 + m4
+        y[1] = (m1 - m2) + 2 * (m3 - m4) + m5
     }
 
     @inline(__always)
-    static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride ys: Int, into m: UnsafeMutablePointer<Lanes>,
-                              stride ms: Int) {
-        let (y0, y1) = (y[0], y[ys])
-        (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms]) = (y0, y0 + y1, y0 - y1, y0 + 2 * y1, y0 - 2 * y1, y1)
+    static func outputAdjoint(_ y: VectorLine, into m: VectorLine) {
+        let (y0, y1) = (y[0], y[1])
+        m[0] = y0
+        m[1] = y0 + y1
+        m[2] = y0 - y1
+        m[3] = y0 + 2 * y1
+        m[4] = y0 - 2 * y1
+        m[5] = y1
     }
 }
 
@@ -526,53 +568,51 @@ private enum F4x3: WinogradTransform {
     static var r: Int { 3 }
 
     @inline(__always)
-    static func input(_ d: UnsafeMutablePointer<Lanes>, stride s: Int) { F2x5.input(d, stride: s) }
+    static func input(_ d: VectorLine, into v: VectorLine) { F2x5.input(d, into: v) }
 
     @inline(__always)
-    static func inputAdjoint(_ v: UnsafeMutablePointer<Lanes>, stride s: Int) { F2x5.inputAdjoint(v, stride: s) }
+    static func inputAdjoint(_ v: VectorLine, into d: VectorLine) { F2x5.inputAdjoint(v, into: d) }
 
     @inline(__always)
-    static func filter(_ g: UnsafePointer<Lanes>, stride gs: Int, into u: UnsafeMutablePointer<Lanes>, stride us: Int) {
-        let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
+    static func filter(_ g: VectorLine, into u: VectorLine) {
+        let (g0, g1, g2) = (g[0], g[1], g[2])
         let outer = g0 + g2, weightedOuter = g0 / 24 + g2 / 6, weightedMiddle = g1 / 12
         u[0] = g0 / 4
-        u[us] = -(outer + g1) / 6
-        u[2 * us] = (g1 - outer) / 6
-        u[3 * us] = weightedOuter + weightedMiddle
-        u[4 * us] = weightedOuter - weightedMiddle
-        u[5 * us] = g2
+        u[1] = -(outer + g1) / 6
+        u[2] = (g1 - outer) / 6
+        u[3] = weightedOuter + weightedMiddle
+        u[4] = weightedOuter - weightedMiddle
+        u[5] = g2
     }
 
     @inline(__always)
-    static func filterAdjoint(_ u: UnsafePointer<Lanes>, stride us: Int, into g: UnsafeMutablePointer<Lanes>,
-                              stride gs: Int) {
-        let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
+    static func filterAdjoint(_ u: VectorLine, into g: VectorLine) {
+        let (u0, u1, u2, u3, u4, u5) = (u[0], u[1], u[2], u[3], u[4], u[5])
         let sum = -(u1 + u2) / 6, highSum = u3 + u4
         g[0] = u0 / 4 + sum + highSum / 24
-        g[gs] = (u2 - u1) / 6 + (u3 - u4) / 12
-        g[2 * gs] = sum + highSum / 6 + u5
+        g[1] = (u2 - u1) / 6 + (u3 - u4) / 12
+        g[2] = sum + highSum / 6 + u5
     }
 
     @inline(__always)
-    static func output(_ m: UnsafePointer<Lanes>, stride ms: Int, into y: UnsafeMutablePointer<Lanes>, stride ys: Int) {
-        let (m0, m1, m2, m3, m4, m5) = (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms])
+    static func output(_ m: VectorLine, into y: VectorLine) {
+        let (m0, m1, m2, m3, m4, m5) = (m[0], m[1], m[2], m[3], m[4], m[5])
         let sum = m1 + m2, difference = m1 - m2, highSum = m3 + m4, highDifference = m3 - m4
         y[0] = m0 + sum + highSum
-        y[ys] = difference + 2 * highDifference
-        y[2 * ys] = sum + 4 * highSum
-        y[3 * ys] = difference + 8 * highDifference + m5
+        y[1] = difference + 2 * highDifference
+        y[2] = sum + 4 * highSum
+        y[3] = difference + 8 * highDifference + m5
     }
 
     @inline(__always)
-    static func outputAdjoint(_ y: UnsafePointer<Lanes>, stride ys: Int, into m: UnsafeMutablePointer<Lanes>,
-                              stride ms: Int) {
-        let (y0, y1, y2, y3) = (y[0], y[ys], y[2 * ys], y[3 * ys])
+    static func outputAdjoint(_ y: VectorLine, into m: VectorLine) {
+        let (y0, y1, y2, y3) = (y[0], y[1], y[2], y[3])
         let even = y0 + y2, odd = y1 + y3, highEven = y0 + 4 * y2, highOdd = 2 * y1 + 8 * y3
         m[0] = y0
-        m[ms] = even + odd
-        m[2 * ms] = even - odd
-        m[3 * ms] = highEven + highOdd
-        m[4 * ms] = highEven - highOdd
-        m[5 * ms] = y3
+        m[1] = even + odd
+        m[2] = even - odd
+        m[3] = highEven + highOdd
+        m[4] = highEven - highOdd
+        m[5] = y3
     }
 }
