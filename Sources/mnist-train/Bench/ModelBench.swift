@@ -89,6 +89,9 @@ struct ModelBench: ParsableCommand {
             samplesPerSecond: Double(globalBatch * steps) / slowest[0],
             trainingGigaflops: network.layerNames.indices.reduce(0) { $0 + gemmFlops(of: network, layer: $1, rows: 1) }
                 * Double(globalBatch * steps) / slowest[0] / 1e9,
+            directEquivalentGigaflops: network.layerNames.indices.reduce(0) {
+                $0 + gemmFlops(of: network, layer: $1, rows: 1, asDirect: true)
+            } * Double(globalBatch * steps) / slowest[0] / 1e9,
             machineLimitGigaflops: Double(communicator.size) * (peak?.gigaflops ?? 0),
             isa: KernelISA.active.rawValue,
             stepMilliseconds: 1000 * perRank[0] / Double(steps),
@@ -105,12 +108,14 @@ struct ModelBench: ParsableCommand {
 }
 
 /// Floating-point work of a layer's GEMMs in one forward and backward for `rows` samples, as the layer does it:
-/// forward is 2·(output positions)·(kernel size), or under Winograd 2·(tiles)·(tile points)·(channels)·(filters);
+/// forward is 2·(output positions)·(kernel size), or under Winograd 2·(tiles)·(tile points)·(channels)·(filters)
+/// (unless `asDirect`: the work of a direct convolution, which Winograd's figures are usually quoted against);
 /// backward is that again for the weight gradient and again for the input gradient, which training skips for the
 /// first layer with weights.
-private func gemmFlops(of model: Sequential, layer: Int, rows: Int) -> Double {
+private func gemmFlops(of model: Sequential, layer: Int, rows: Int, asDirect: Bool = false) -> Double {
     guard let shape = model.gemmShape(ofLayer: layer) else { return 0 }
-    let multiplyAdds = (model.layers[layer] as? Conv2D)?.multiplyAddsPerSample ?? shape.positions * shape.depth * shape.outputs
+    let direct = shape.positions * shape.depth * shape.outputs
+    let multiplyAdds = asDirect ? direct : (model.layers[layer] as? Conv2D)?.multiplyAddsPerSample ?? direct
     return 2 * Double(rows * multiplyAdds) * (layer == model.firstLayerWithWeights ? 2 : 3)
 }
 
@@ -144,6 +149,8 @@ struct ModelBenchReport: Encodable {
     let samplesPerSecond: Double
     /// The GEMM work of the training steps (all ranks) over their time.
     let trainingGigaflops: Double
+    /// The same with a direct convolution's work for the Winograd layers.
+    let directEquivalentGigaflops: Double
     /// Ranks x one core's FMA peak: the most the job's cores could do, one rank a core.
     let machineLimitGigaflops: Double
     let isa: String
@@ -170,10 +177,18 @@ struct ModelBenchReport: Encodable {
         }
         print("\nTraining steps (forward, loss, backward, allreduce, update); samples/s over the slowest rank's time, "
               + "milliseconds per step as the mean over ranks:")
-        printTable(header: ["samples/s", "step ms", "allreduce ms", "allreduce share", "GEMM GFLOP/s", "% of limit"],
-                   rows: [[format(samplesPerSecond, 0), format(stepMilliseconds, 3), format(allreduceMilliseconds, 3),
-                           format(100 * allreduceFraction, 1) + "%", format(trainingGigaflops, 1),
-                           format(100 * trainingGigaflops / machineLimitGigaflops, 0) + "%"]])
-        print("(% of limit: of \(ranks) rank\(ranks == 1 ? "" : "s") x the one-core FMA peak)")
+        let winograd = layers.contains { $0.kernels == "winograd" }
+        var header = ["samples/s", "step ms", "allreduce ms", "share", "GFLOP/s", "of limit"]
+        var row = [format(samplesPerSecond, 0), format(stepMilliseconds, 3), format(allreduceMilliseconds, 3),
+                   format(100 * allreduceFraction, 1) + "%", format(trainingGigaflops, 1),
+                   format(100 * trainingGigaflops / machineLimitGigaflops, 0) + "%"]
+        if winograd {
+            header += ["as direct", "of limit"]
+            row += [format(directEquivalentGigaflops, 1),
+                    format(100 * directEquivalentGigaflops / machineLimitGigaflops, 0) + "%"]
+        }
+        printTable(header: header, rows: [row])
+        print("(share: of the step; GFLOP/s of GEMM work; limit: \(ranks) rank\(ranks == 1 ? "" : "s") x the one-core "
+              + "FMA peak" + (winograd ? "; as direct: GFLOP/s with direct convolutions' work for the winograd layers)" : ")"))
     }
 }
