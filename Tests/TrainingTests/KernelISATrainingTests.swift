@@ -8,7 +8,8 @@ import XCTest
 /// the stated tolerance is none: the weights must agree bit for bit.
 final class KernelISATrainingTests: XCTestCase {
     /// 64 random digits, 2 epochs in batches of 32: every layer type the presets use (convolution with 'valid'
-    /// and 'same' padding, pooling, dense, relu, tanh, softmax) through forward, backward and the optimizer.
+    /// and 'same' padding, as GEMM and under both Winograd transforms, pooling, dense, relu, tanh, softmax) through
+    /// forward, backward and the optimizer.
     func weightsAfterTraining(_ preset: Preset, under isa: KernelISA) throws -> [Float] {
         let previous = KernelISA.active
         KernelISA.active = isa
@@ -25,7 +26,7 @@ final class KernelISATrainingTests: XCTestCase {
     }
 
     func testTrainingIsTheSameUnderEveryISA() throws {
-        for preset in [Preset.convnet, .lenet5] {
+        for preset in [Preset.convnet, .lenet5, .cnnSmall] {
             let portable = try weightsAfterTraining(preset, under: .portable)
             XCTAssertTrue(portable.allSatisfy(\.isFinite), "\(preset): portable weights are not finite")
             for isa in KernelISA.available where isa != .portable {
