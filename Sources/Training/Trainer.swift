@@ -31,27 +31,42 @@ public final class Trainer {
     /// Polled after every step on every rank; true on any rank makes all of them checkpoint and stop.
     public var stopRequested: () -> Bool = { false }
 
-    // A pass's inputs, targets and loss gradient, kept from pass to pass: the steady state allocates none. Images
-    // take turns between two buffers, as the first layer keeps its input until its next forward pass.
-    private var passImages = ReusedTensors(count: 2)
-    private var passLabels = ReusedTensors(count: 1)
-    private var passTargets = ReusedTensors(count: 1)
-    private var lossGradient = Tensor.empty
+    /// The rank's worker threads, and a lane of the step for each: lane 0 trains `model` itself.
+    public let workers: WorkerThreads
+    private let lanes: [TrainingLane]
     private var stepMetrics = [Double](repeating: 0, count: 4)
 
     public var history: [EpochRecord] { progress.history }
     public var samplesSeen: Int { progress.samplesSeen }
 
-    public init(model: Sequential, configuration: TrainingConfiguration, communicator: any Communicator = SingleProcess()) {
+    /// `workers` split each rank's share of a step among their threads (one by default), each with a copy of the
+    /// model over the same weights, and add up their gradients in a fixed order before the one allreduce: R ranks
+    /// of T threads train as R·T ranks would, within rounding.
+    public init(model: Sequential, configuration: TrainingConfiguration, communicator: any Communicator = SingleProcess(),
+                workers: WorkerThreads = WorkerThreads(count: 1)) {
         self.model = model
         self.configuration = configuration
         self.communicator = communicator
+        self.workers = workers
         optimizer = configuration.optimizer.makeOptimizer()
         stopper = configuration.earlyStopping.map { EarlyStopping($0) }
-        // All ranks start from rank 0's weights, whatever their seeding; each draws its own dropout masks.
+        // All ranks start from rank 0's weights, whatever their seeding. Each lane of each rank draws its own
+        // dropout masks: lane t of rank r as rank r·T + t of a job of single-threaded ranks.
         communicator.broadcast(model.store.values)
         communicator.broadcast(model.store.state)
-        if communicator.rank > 0 { model.rng = SplitMix64(seed: model.rng.state ^ UInt64(communicator.rank) &* 0x9E37_79B9_7F4A_7C15) }
+        let origin = model.rng.state
+        func generator(lane: Int) -> SplitMix64 {
+            let global = communicator.rank * workers.count + lane
+            return SplitMix64(seed: global == 0 ? origin : origin ^ UInt64(global) &* 0x9E37_79B9_7F4A_7C15)
+        }
+        model.rng = generator(lane: 0)
+        lanes = [TrainingLane(model: model)] + (1..<workers.count).map { TrainingLane(model: model.replica(rng: generator(lane: $0))) }
+    }
+
+    /// Every lane's dropout generator, lane by lane: what a checkpoint saves for this rank.
+    var laneGenerators: [SplitMix64] {
+        get { lanes.map(\.model.rng) }
+        set { for (lane, generator) in zip(lanes, newValue) { lane.model.rng = generator } }
     }
 
     /// Keras' validation_split: the last fraction of the training set, before any shuffling.
@@ -211,29 +226,19 @@ public final class Trainer {
     public func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer)
         -> (lossSum: Double, correct: Double, samples: Double) {
         let computeStart = Date()
-        model.store.zeroGradients()
+        let lanes = lanes, loss = configuration.loss, count = lanes.count
+        // Each lane takes a contiguous share, as ranks do of the global batch.
+        workers.run { lane in
+            let share = indices.count * lane / count..<indices.count * (lane + 1) / count
+            lanes[lane].train(indices[(indices.startIndex + share.lowerBound)..<(indices.startIndex + share.upperBound)],
+                              of: data, globalCount: globalCount, loss: loss)
+        }
+        if count > 1 { sumLaneGradients() }
         var metrics = (lossSum: 0.0, correct: 0.0, samples: 0.0)
-        // A few samples a pass, each pass's layer outputs still in cache when backward reads them.
-        let perPass = model.samplesPerPass ?? max(indices.count, 1)
-        for first in stride(from: indices.startIndex, to: indices.endIndex, by: perPass) {
-            let pass = indices[first..<min(first + perPass, indices.endIndex)]
-            let x = passImages.next(batch: pass.count, sampleShape: data.sampleShape) { data.writeImages(pass, into: $0) }
-            let labels = passLabels.next(batch: pass.count, sampleShape: []) { data.writeLabels(pass, into: $0) }
-            let output = model.forward(x, training: true)
-            let targets = configuration.loss == .sparseCategoricalCrossentropy ? labels
-                : passTargets.next(batch: pass.count, sampleShape: model.outputShapes.last!) {
-                    Loss.writeOneHot(labels, classes: output.sampleSize, into: $0)
-                }
-            let loss = configuration.loss.evaluate(output: output, targets: targets, outputActivation: model.outputActivation,
-                                                   into: &lossGradient)
-            // The loss is the mean over the pass's samples; the step wants the mean over the global batch.
-            let share = Float(pass.count) / Float(globalCount)
-            let count = lossGradient.count
-            lossGradient.withMutablePointer { for i in 0..<count { $0[i] *= share } }
-            model.backward(lossGradient, inputGradient: false, completesGradients: pass.endIndex == indices.endIndex)
-            metrics.lossSum += Double(loss) * Double(pass.count)
-            metrics.correct += Double(correctPredictions(output: output, labels: labels))
-            metrics.samples += Double(pass.count)
+        for lane in lanes {
+            metrics.lossSum += lane.totals.lossSum
+            metrics.correct += lane.totals.correct
+            metrics.samples += lane.totals.samples
         }
         let communicationStart = Date()
         timer.compute += communicationStart.timeIntervalSince(computeStart)
@@ -243,6 +248,19 @@ public final class Trainer {
         optimizer.step(model.store)
         timer.compute += Date().timeIntervalSince(updateStart)
         return metrics
+    }
+
+    /// Adds every other lane's gradients into lane 0's, lane by lane in order for each value, whichever worker sums
+    /// it: the same bits for any split of the buffer.
+    private func sumLaneGradients() {
+        let target = model.store.gradients, sources = lanes.dropFirst().map(\.model.store.gradients)
+        let total = target.count, count = workers.count
+        workers.run { worker in
+            let part = total * worker / count..<total * (worker + 1) / count
+            for source in sources {
+                for i in part { target[i] += source[i] }
+            }
+        }
     }
 
     /// Stops with an error naming the step if any rank's parameters differ from the others'.
@@ -269,9 +287,24 @@ public final class Trainer {
         return ResidentMemory(bytes: Int(bytes[0]), peakBytes: Int(bytes[1]))
     }
 
-    /// Averages BatchNormalization's moving statistics across ranks, so every rank holds the same model.
+    /// Averages BatchNormalization's moving statistics across the lanes and then the ranks, so every copy holds
+    /// the same model.
     func synchronizeBatchNormalizationStatistics() {
-        communicator.allreduce(model.store.state, .average)
+        let state = model.store.state
+        if lanes.count > 1, !state.isEmpty {
+            for lane in lanes.dropFirst() {
+                for i in state.indices { state[i] += lane.model.store.state[i] }
+            }
+            let scale = 1 / Float(lanes.count)
+            for i in state.indices { state[i] *= scale }
+        }
+        communicator.allreduce(state, .average)
+        copyStateToLanes()
+    }
+
+    /// Gives every lane the model's state (BatchNormalization's moving statistics), as after a load or a sync.
+    func copyStateToLanes() {
+        for lane in lanes.dropFirst() { _ = lane.model.store.state.update(fromContentsOf: model.store.state) }
     }
 
     /// Batches of 100 at most: larger ones took longer and several times the memory (figures in

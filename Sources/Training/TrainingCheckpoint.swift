@@ -44,12 +44,16 @@ extension Trainer {
                                      values: Array(source[view.offset..<view.offset + view.count])))
             }
         }
-        // Each rank's generator state, its two 32-bit halves exact in Doubles, gathered by a sum.
-        var generators = [Double](repeating: 0, count: 2 * communicator.size)
-        generators[2 * communicator.rank] = Double(model.rng.state >> 32)
-        generators[2 * communicator.rank + 1] = Double(model.rng.state & 0xFFFF_FFFF)
+        // Each lane's generator state, lane t of rank r at r·T + t, its two 32-bit halves exact in Doubles,
+        // gathered by a sum.
+        let lanes = laneGenerators, first = communicator.rank * lanes.count
+        var generators = [Double](repeating: 0, count: 2 * communicator.size * lanes.count)
+        for (t, generator) in lanes.enumerated() {
+            generators[2 * (first + t)] = Double(generator.state >> 32)
+            generators[2 * (first + t) + 1] = Double(generator.state & 0xFFFF_FFFF)
+        }
         communicator.allreduce(&generators, .sum)
-        let states = (0..<communicator.size).map { UInt64(generators[2 * $0]) << 32 | UInt64(generators[2 * $0 + 1]) }
+        let states = (0..<generators.count / 2).map { UInt64(generators[2 * $0]) << 32 | UInt64(generators[2 * $0 + 1]) }
 
         var metadata = extra
         metadata["model"] = try ModelFile.encodedDefinition(definition)
@@ -63,6 +67,7 @@ extension Trainer {
         metadata["samples_seen"] = String(progress.samplesSeen)
         metadata["seed"] = String(configuration.seed)
         metadata["world_size"] = String(communicator.size)
+        metadata["threads"] = String(workers.count)
         metadata["rng_states"] = try SafeTensors.metadataJSON(states.map { String($0, radix: 16) })
         metadata["history"] = try SafeTensors.metadataJSON(progress.history)
         if let stopper {
@@ -75,9 +80,9 @@ extension Trainer {
     }
 
     /// Takes the state of checkpoint contents (read by rank 0, broadcast to all); `path` names it in errors.
-    /// Returns the world size it was saved with.
+    /// Returns the ranks and threads a rank it was saved with.
     @discardableResult
-    public func restore(from contents: SafeTensors, path: String) throws -> Int {
+    public func restore(from contents: SafeTensors, path: String) throws -> (ranks: Int, threads: Int) {
         func field<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
             guard let text = contents.metadata[key], let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
                 throw CheckpointError("\(path) is not a training checkpoint (no readable \"\(key)\"); "
@@ -98,6 +103,11 @@ extension Trainer {
         let generators = generatorTexts.compactMap { UInt64($0, radix: 16) }
         guard !generators.isEmpty, generators.count == generatorTexts.count, generators.count <= 1 << 20 else {
             throw damaged("its rng_states are not hexadecimal generator states")
+        }
+        // Checkpoints from before threads have one generator a rank and no "threads".
+        let savedThreads = contents.metadata["threads"].map { Int($0) } ?? 1
+        guard let savedThreads, savedThreads >= 1, generators.count % savedThreads == 0 else {
+            throw damaged("its threads (\(contents.metadata["threads"] ?? "")) do not divide its \(generators.count) rng_states")
         }
         // Every tensor read must be finite: a NaN restored is a run that can only diverge.
         if let bad = contents.tensors.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
@@ -151,12 +161,13 @@ extension Trainer {
             stopper = current
         }
         progress = savedProgress
-        // The same rank keeps its own dropout stream; a rank the saved job did not have derives a new one.
-        if communicator.rank < generators.count {
-            model.rng = SplitMix64(seed: 0)
-            model.rng.state = generators[communicator.rank]
+        // The same lane keeps its own dropout stream; a lane the saved job did not have derives a new one.
+        laneGenerators = laneGenerators.enumerated().map { t, derived in
+            let global = communicator.rank * workers.count + t
+            return global < generators.count ? SplitMix64(seed: generators[global]) : derived
         }
-        return generators.count
+        copyStateToLanes()
+        return (generators.count / savedThreads, savedThreads)
     }
 }
 

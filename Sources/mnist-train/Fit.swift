@@ -41,6 +41,9 @@ struct Fit: ParsableCommand {
     @Option(help: "Smallest val_loss decrease that counts as improvement (default 0).") var minDelta: Float?
     @Flag(help: "With early stopping, keep the last weights instead of the best.") var keepLastWeights = false
     @Option(help: ArgumentHelp("Train on the first N training samples only.", valueName: "n")) var trainSamples: Int?
+    @Option(help: ArgumentHelp("Worker threads in each rank (default: $MNIST_TRAIN_THREADS, else the cores the rank may "
+                                   + "use). One rank of N threads trains as N ranks of one would.", valueName: "n"))
+    var threads: Int?
     @Option(help: ArgumentHelp("Append JSON-lines records to this file.", valueName: "file")) var log: String?
     @Option(help: "Log a step record every N steps (default 100; 0: epochs only).") var logEvery: Int?
     @Flag(help: "Print only the test result (and errors): no header, progress or notes.") var quiet = false
@@ -239,9 +242,11 @@ struct Fit: ParsableCommand {
             try WritablePath.checkFile(outputPath, what: "--output \(outputPath)")
             if let log { try WritablePath.checkFile(log, what: "--log \(log)") }
         }
-        let trainer = Trainer(model: model, configuration: configuration, communicator: communicator)
-        var savedWorldSize = communicator.size
-        if let resumed { savedWorldSize = try trainer.restore(from: resumed.contents, path: resumed.path) }
+        let plan = try ThreadPlan.make(requested: threads)
+        let trainer = Trainer(model: model, configuration: configuration, communicator: communicator,
+                              workers: WorkerThreads(count: plan.threads, cpus: plan.cpus))
+        var saved = (ranks: communicator.size, threads: plan.threads)
+        if let resumed { saved = try trainer.restore(from: resumed.contents, path: resumed.path) }
 
         // Rank 0 alone prints, logs and saves.
         let console = communicator.isRoot && !quiet ? ConsoleReporter(isTerminal: progress.drawsBar) : nil
@@ -251,12 +256,13 @@ struct Fit: ParsableCommand {
             if let resumed {
                 file.record("resume", ["checkpoint": resumed.path, "epoch": trainer.progress.epoch + 1,
                                        "step_in_epoch": trainer.progress.stepInEpoch, "global_step": trainer.progress.globalStep,
-                                       "world_size": communicator.size, "saved_world_size": savedWorldSize])
+                                       "world_size": communicator.size, "saved_world_size": saved.ranks,
+                                       "threads": plan.threads, "saved_threads": saved.threads])
                 file.appendEpochsMissing(from: trainer.history, logPath: log)
             } else {
                 file.record("fit_start", ["model": name, "init_from": initFrom ?? NSNull(), "training_samples": training.count,
                                           "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
-                                          "configuration": jsonObject(configuration)])
+                                          "threads": plan.threads, "configuration": jsonObject(configuration)])
             }
             logFile = file
         }
@@ -270,23 +276,23 @@ struct Fit: ParsableCommand {
                 console?.note("Resuming \(resumed.path): epoch \(trainer.progress.epoch + 1), after step "
                               + "\(trainer.progress.stepInEpoch) (global step \(trainer.progress.globalStep))")
             }
-            if savedWorldSize != communicator.size {
-                console?.note("The checkpoint was saved by \(savedWorldSize) ranks, this job has \(communicator.size): the global "
-                              + "batch and sample order stay the same; dropout masks and float summation order change")
+            if saved.ranks != communicator.size || saved.threads != plan.threads {
+                let before = saved.threads == 1 && plan.threads == 1 ? "\(saved.ranks) ranks"
+                    : "\(saved.ranks) ranks x \(saved.threads) threads"
+                let now = saved.threads == 1 && plan.threads == 1 ? "\(communicator.size)"
+                    : "\(communicator.size) ranks x \(plan.threads) threads"
+                console?.note("The checkpoint was saved by \(before), this job has \(now): the global batch and sample "
+                              + "order stay the same; dropout masks and float summation order change")
             }
             resumed.warnings.forEach { console?.note($0) }
         } else {
             console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
                           + (validateOnTest ? ", validating on the \(testSet.count) test samples"
                                 : heldOut.map { ", \($0.count) for validation (split \(configuration.validationSplit))" } ?? "")
-                          + "; " + settingsText(configuration, ranks: communicator.size)
+                          + "; " + settingsText(configuration, ranks: communicator.size, threads: plan.threads)
                           + (initFrom.map { "; starting from the weights of \($0)" } ?? ""))
-            if !MPICommunicator.isLaunchedByMPI, ProcessInfo.processInfo.activeProcessorCount > 1 {
-                let cores = ProcessInfo.processInfo.activeProcessorCount
-                console?.note("This process trains on one of the \(cores) cores it may use; to use them all, run it "
-                              + "under MPI: mpirun -np \(cores) \(CommandLine.arguments[0]) fit ...")
-            }
         }
+        if let warning = plan.oversubscription { console?.note(warning) }
 
         if let checkpointDir {
             let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)
@@ -377,8 +383,9 @@ struct Fit: ParsableCommand {
     }
 
     /// Every setting of the run, as the first line shows it.
-    func settingsText(_ c: TrainingConfiguration, ranks: Int) -> String {
+    func settingsText(_ c: TrainingConfiguration, ranks: Int, threads: Int) -> String {
         var parts = [c.optimizerText, c.loss.rawValue]
+        if threads > 1 { parts.append("\(threads) threads a rank") }
         if ranks > 1 {
             let share = Double(c.batchSize) / Double(ranks)
             let perRank = share == share.rounded() ? "\(Int(share))" : "\(c.batchSize / ranks)-\(c.batchSize / ranks + 1)"

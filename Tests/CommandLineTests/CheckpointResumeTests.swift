@@ -41,8 +41,9 @@ final class CheckpointResumeTests: BinaryTestCase {
         }
     }
 
-    func checkResumeIsExact(ranks: Int?) throws {
-        let label = ranks.map { "\($0) ranks" } ?? "1 process"
+    func checkResumeIsExact(ranks: Int?, threads: Int = 1) throws {
+        let label = (ranks.map { "\($0) ranks" } ?? "1 process") + " of \(threads) threads"
+        let arguments = arguments + ["--threads", String(threads)]
         let straight = try run(arguments + ["--epochs", "2", "--checkpoint-dir", path("straight"), "--log", path("straight.jsonl"),
                                             "--output", path("straight.safetensors.zst")], ranks: ranks)
         XCTAssertEqual(straight.status, 0, straight.error)
@@ -76,6 +77,11 @@ final class CheckpointResumeTests: BinaryTestCase {
 
     func testResumeIsBitIdenticalInOneProcess() throws {
         try checkResumeIsExact(ranks: nil)
+    }
+
+    /// Every lane's dropout generator is saved and restored.
+    func testResumeIsBitIdenticalWithThreads() throws {
+        try checkResumeIsExact(ranks: nil, threads: 2)
     }
 
     func testResumeIsBitIdenticalOnTwoRanks() throws {

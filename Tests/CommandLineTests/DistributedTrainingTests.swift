@@ -52,6 +52,40 @@ final class DistributedTrainingTests: BinaryTestCase {
         }
     }
 
+    /// Threads inside a rank split its share of each step as ranks split the global batch: 1 rank of 2 threads
+    /// against 1 of 1 (models without BatchNormalization or Dropout, whose per-share statistics and masks follow
+    /// the share), and against 2 ranks of 1 (every kind of model), within the ranks test's tolerance; and the
+    /// same bits when repeated.
+    func testThreadsTrainAsRanksDo() throws {
+        let base = ["fit", "--data", dataDirectory, "--train-samples", "1281", "--batch-size", "64", "--validation-split", "0",
+                    "--epochs", "1"]
+        func trained(_ model: String, threads: Int, ranks: Int? = nil, _ name: String) throws -> Sequential {
+            let result = try run(base + ["--model", model, "--threads", String(threads), "--output", path(name)], ranks: ranks)
+            XCTAssertEqual(result.status, 0, result.error)
+            return try ModelFile.load(path(name)).model
+        }
+        func assertClose(_ a: Sequential, _ b: Sequential, _ what: String) {
+            for view in a.store.views {
+                let expected = a.store.values(of: view), actual = b.store.values(of: view)
+                let scale = expected.map(abs).max()!
+                let worst = zip(expected, actual).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(what): \(view.name)")
+            }
+        }
+        for model in ["mlp", "convnet"] {
+            assertClose(try trained(model, threads: 1, "\(model)-1.safetensors.zst"),
+                        try trained(model, threads: 2, "\(model)-2.safetensors.zst"), "\(model), 2 threads against 1")
+        }
+        for model in ["mlp-bn", "convnet-dropout"] {
+            let threads = try trained(model, threads: 2, "\(model)-2.safetensors.zst")
+            assertClose(try trained(model, threads: 1, ranks: 2, "\(model)-ranks.safetensors.zst"), threads,
+                        "\(model), 1 rank of 2 threads against 2 ranks of 1")
+            let again = try trained(model, threads: 2, "\(model)-again.safetensors.zst")
+            XCTAssertEqual(Array(again.store.values), Array(threads.store.values), "\(model), 2 threads repeated")
+            XCTAssertEqual(Array(again.store.state), Array(threads.store.state), "\(model), 2 threads repeated")
+        }
+    }
+
     func testTwoRankRunIsBitIdenticalWhenRepeated() throws {
         // convnet with ReLU and pooling, global batch 50 split 25/25, a last batch of 20: all deterministic.
         let arguments = ["fit", "--model", "convnet", "--data", dataDirectory, "--train-samples", "320",

@@ -54,10 +54,27 @@ public final class ParameterStore {
         values.initialize(repeating: 0)
         gradients.initialize(repeating: 0)
         state.initialize(repeating: 0)
+        valuesOwner = nil
     }
 
+    /// The store of another thread's copy of the model: `primary`'s trainable values, read in place (no thread
+    /// writes them while the copies work), with gradients of its own and a copy of the state, which training
+    /// updates (BatchNormalization's moving statistics).
+    public init(replicating primary: ParameterStore) {
+        views = primary.views
+        values = primary.values
+        gradients = .allocate(capacity: primary.gradients.count)
+        gradients.initialize(repeating: 0)
+        state = .allocate(capacity: primary.state.count)
+        _ = state.initialize(from: primary.state)
+        valuesOwner = primary
+    }
+
+    /// The store whose values these are, when they are another's: kept alive as long as this one.
+    private let valuesOwner: ParameterStore?
+
     deinit {
-        values.deallocate()
+        if valuesOwner == nil { values.deallocate() }
         gradients.deallocate()
         state.deallocate()
     }

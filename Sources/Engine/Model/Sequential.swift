@@ -103,6 +103,21 @@ public final class Sequential {
         self.layers = Self.fusingReLUGradientIntoPooling(layers)
     }
 
+    /// Another thread's copy of the model: the same layers, whose buffers become its own as it works, over a
+    /// store with the same values and gradients of its own (`ParameterStore(replicating:)`), drawing dropout
+    /// masks from `rng`.
+    public func replica(rng: SplitMix64) -> Sequential {
+        Sequential(layerSpecs: layerSpecs, inputShape: inputShape, layerNames: layerNames, outputShapes: outputShapes,
+                   store: ParameterStore(replicating: store), outputActivation: outputActivation, rng: rng,
+                   layers: layers)
+    }
+
+    private init(layerSpecs: [LayerSpec], inputShape: [Int], layerNames: [String], outputShapes: [[Int]],
+                 store: ParameterStore, outputActivation: Activation, rng: SplitMix64, layers: [any Layer]) {
+        (self.layerSpecs, self.inputShape, self.layerNames, self.outputShapes) = (layerSpecs, inputShape, layerNames, outputShapes)
+        (self.store, self.outputActivation, self.rng, self.layers) = (store, outputActivation, rng, layers)
+    }
+
     /// A ReLU convolution followed by a max pool: the pool's backward pass applies ReLU's gradient as it routes
     /// the gradient to the maxima, and the convolution skips its own pass over the output for it. The gradient
     /// is the same, bit for bit; one pass over the convolution's output is saved.
