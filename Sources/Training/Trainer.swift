@@ -227,13 +227,18 @@ public final class Trainer {
         -> (lossSum: Double, correct: Double, samples: Double) {
         let computeStart = Date()
         let lanes = lanes, loss = configuration.loss, count = lanes.count
+        var ownShareDone = computeStart
         // Each lane takes a contiguous share, as ranks do of the global batch.
         workers.run { lane in
             let share = indices.count * lane / count..<indices.count * (lane + 1) / count
             lanes[lane].train(indices[(indices.startIndex + share.lowerBound)..<(indices.startIndex + share.upperBound)],
                               of: data, globalCount: globalCount, loss: loss)
+            if lane == 0 { ownShareDone = Date() }
         }
-        if count > 1 { sumLaneGradients() }
+        if count > 1 {
+            sumLaneGradients()
+            timer.synchronization += Date().timeIntervalSince(ownShareDone)
+        }
         var metrics = (lossSum: 0.0, correct: 0.0, samples: 0.0)
         for lane in lanes {
             metrics.lossSum += lane.totals.lossSum
@@ -316,19 +321,50 @@ public final class Trainer {
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
     public func evaluate(_ data: Dataset, batchSize: Int = Trainer.evaluationBatchSize) -> Evaluation {
         synchronizeBatchNormalizationStatistics()
-        return Trainer.evaluate(model, on: data, loss: configuration.loss, batchSize: batchSize, communicator: communicator)
+        return Trainer.evaluate(lanes.map(\.model), on: data, loss: configuration.loss, batchSize: batchSize,
+                                communicator: communicator, workers: workers)
     }
 
     /// The model must fit the data (`ModelCheck`): one output per class, a label below the class count.
     public static func evaluate(_ model: Sequential, on data: Dataset, loss: Loss, batchSize: Int = evaluationBatchSize,
                                 communicator: any Communicator = SingleProcess()) -> Evaluation {
-        let classes = model.outputShapes.last!.reduce(1, *)
-        // [loss sum, correct, confusion matrix row by row]: whole numbers but the loss, all exact in Double.
-        var sums = [Double](repeating: 0, count: 2 + classes * classes)
+        evaluate([model], on: data, loss: loss, batchSize: batchSize, communicator: communicator,
+                 workers: WorkerThreads(count: 1))
+    }
+
+    /// The same with a copy of the model for each worker (`Sequential.replica`), each evaluating its share of
+    /// the rank's share.
+    static func evaluate(_ copies: [Sequential], on data: Dataset, loss: Loss, batchSize: Int, communicator: any Communicator,
+                         workers: WorkerThreads) -> Evaluation {
+        let classes = copies[0].outputShapes.last!.reduce(1, *)
+        // [loss sum, correct, confusion matrix row by row] for each copy, added in copy order: the counts are whole
+        // numbers, exact in Double; the loss sum depends on the split, as it does over ranks.
+        let width = 2 + classes * classes, count = copies.count
+        var sums = [Double](repeating: 0, count: width * count)
         let mine = communicator.share(of: data.count)
+        sums.withUnsafeMutableBufferPointer { sums in
+            let sums = sums
+            workers.run { lane in
+                let part = (mine.lowerBound + mine.count * lane / count)..<(mine.lowerBound + mine.count * (lane + 1) / count)
+                addEvaluationSums(copies[lane], on: data, part, loss: loss, batchSize: batchSize,
+                                  into: sums.baseAddress! + lane * width)
+            }
+        }
+        var total = Array(sums[0..<width])
+        for lane in 1..<count { for i in 0..<width { total[i] += sums[lane * width + i] } }
+        communicator.allreduce(&total, .sum)
+        let confusion = (0..<classes).map { row in (0..<classes).map { Int(total[2 + row * classes + $0]) } }
+        return Evaluation(loss: data.count == 0 ? 0 : total[0] / Double(data.count), correct: Int(total[1]),
+                          count: data.count, confusion: confusion)
+    }
+
+    /// Adds the loss sum, correct predictions and confusion matrix of `model` over the samples `range` into `sums`.
+    private static func addEvaluationSums(_ model: Sequential, on data: Dataset, _ samples: Range<Int>, loss: Loss,
+                                          batchSize: Int, into sums: UnsafeMutablePointer<Double>) {
+        let classes = model.outputShapes.last!.reduce(1, *)
         let batchSize = min(batchSize, model.samplesPerPass ?? batchSize)
-        for start in stride(from: mine.lowerBound, to: mine.upperBound, by: batchSize) {
-            let range = start..<min(start + batchSize, mine.upperBound)
+        for start in stride(from: samples.lowerBound, to: samples.upperBound, by: batchSize) {
+            let range = start..<min(start + batchSize, samples.upperBound)
             let (x, labels) = data.batch(range)
             let output = model.forward(x, training: false)
             let (batchLoss, _) = loss.evaluate(output: output, targets: targets(labels, classes: classes, loss: loss),
@@ -342,10 +378,6 @@ public final class Trainer {
                 sums[2 + label * classes + predicted] += 1
             }
         }
-        communicator.allreduce(&sums, .sum)
-        let confusion = (0..<classes).map { row in (0..<classes).map { Int(sums[2 + row * classes + $0]) } }
-        return Evaluation(loss: data.count == 0 ? 0 : sums[0] / Double(data.count), correct: Int(sums[1]),
-                          count: data.count, confusion: confusion)
     }
 
     public static func targets(_ labels: Tensor, classes: Int, loss: Loss) -> Tensor {
@@ -403,6 +435,8 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
 public struct IntervalTimer {
     public var compute = 0.0
     public var communication = 0.0
+    /// The part of `compute` the calling thread spent waiting for the other lanes and adding their gradients.
+    public var synchronization = 0.0
     /// Samples of the global batches in the interval, all ranks together.
     var samples = 0
     var start = Date()
@@ -412,6 +446,7 @@ public struct IntervalTimer {
     mutating func restart() {
         compute = 0
         communication = 0
+        synchronization = 0
         samples = 0
         start = Date()
     }

@@ -277,10 +277,12 @@ struct Fit: ParsableCommand {
                               + "\(trainer.progress.stepInEpoch) (global step \(trainer.progress.globalStep))")
             }
             if saved.ranks != communicator.size || saved.threads != plan.threads {
-                let before = saved.threads == 1 && plan.threads == 1 ? "\(saved.ranks) ranks"
-                    : "\(saved.ranks) ranks x \(saved.threads) threads"
-                let now = saved.threads == 1 && plan.threads == 1 ? "\(communicator.size)"
-                    : "\(communicator.size) ranks x \(plan.threads) threads"
+                // Threads are named only when they changed.
+                func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+                let (before, now) = saved.threads == plan.threads
+                    ? (count(saved.ranks, "rank"), String(communicator.size))
+                    : ("\(count(saved.ranks, "rank")) of \(count(saved.threads, "thread"))",
+                       "\(count(communicator.size, "rank")) of \(count(plan.threads, "thread"))")
                 console?.note("The checkpoint was saved by \(before), this job has \(now): the global batch and sample "
                               + "order stay the same; dropout masks and float summation order change")
             }

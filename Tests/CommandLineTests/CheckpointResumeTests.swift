@@ -91,9 +91,12 @@ final class CheckpointResumeTests: BinaryTestCase {
     func testResumeOnAnotherRankCountContinuesAndSaysSo() throws {
         let first = try run(arguments + ["--epochs", "1", "--checkpoint-dir", path("ranks")], ranks: 2)
         XCTAssertEqual(first.status, 0, first.error)
-        let second = try run(arguments + ["--epochs", "2", "--checkpoint-dir", path("ranks"), "--resume"])
+        let second = try run(arguments + ["--epochs", "2", "--checkpoint-dir", path("ranks"), "--resume", "--threads", "1"])
         XCTAssertEqual(second.status, 0, second.error)
         XCTAssertTrue(second.output.contains("saved by 2 ranks, this job has 1"), second.output)
+        let third = try run(arguments + ["--epochs", "3", "--checkpoint-dir", path("ranks"), "--resume", "--threads", "2"])
+        XCTAssertEqual(third.status, 0, third.error)
+        XCTAssertTrue(third.output.contains("saved by 1 rank of 1 thread, this job has 1 rank of 2 threads"), third.output)
     }
 
     /// One epoch with checkpoints into the directory `name`; returns it and the checkpoint `latest` names.

@@ -42,8 +42,9 @@ final class MultiHostTests: BinaryTestCase {
 
     func testOneEpochAcrossThreeHostsThenAHostIsCutOffAndTheRestResume() throws {
         // One epoch of convnet on 3 hosts gives the model 3 ranks give on one host, bit for bit: same global
-        // batches, same reduction order; only the transport differs.
-        let common = ["--model", "convnet", "--data", dataDirectory]
+        // batches, same reduction order; only the transport differs. One thread a rank in both: by default a rank
+        // alone on its host would run a thread for each of the machine's cores.
+        let common = ["--model", "convnet", "--data", dataDirectory, "--threads", "1"]
         let fit = common + ["--epochs", "1"]
         let single = try run(["fit"] + fit + ["--output", path("single.safetensors.zst")], ranks: 3, timeout: 600)
         XCTAssertEqual(single.status, 0, single.error)

@@ -25,6 +25,9 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
+    @Option(help: ArgumentHelp("Worker threads in each rank (default: as fit's --threads).", valueName: "n"))
+    var threads: Int?
+
     func validate() throws {
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard (batchSize ?? 1) > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -37,7 +40,9 @@ struct ModelBench: ParsableCommand {
     func measure(_ communicator: any Communicator) throws {
         let defaults = model.trainingDefaults
         let globalBatch = batchSize ?? defaults.batchSize
-        let trainer = Trainer(model: try model.makeModel(), configuration: defaults, communicator: communicator)
+        let plan = try ThreadPlan.make(requested: threads)
+        let trainer = Trainer(model: try model.makeModel(), configuration: defaults, communicator: communicator,
+                              workers: WorkerThreads(count: plan.threads, cpus: plan.cpus))
         let network = trainer.model
         // One global batch of random bytes; every rank holds it and takes its share, as fit does.
         var rng = SplitMix64(seed: 1)
@@ -69,14 +74,14 @@ struct ModelBench: ParsableCommand {
             }
             _ = trainer.trainStep(indices, of: data, globalCount: globalBatch, timer: &timer)
         }
-        var perRank = [timer.compute + timer.communication, timer.communication]
+        var perRank = [timer.compute + timer.communication, timer.communication, timer.synchronization]
         var slowest = perRank
         communicator.allreduce(&perRank, .average)
         communicator.allreduce(&slowest, .max)
         guard communicator.isRoot else { return }
 
         let report = ModelBenchReport(
-            model: model.rawValue, ranks: communicator.size, globalBatch: globalBatch, steps: steps,
+            model: model.rawValue, ranks: communicator.size, threads: plan.threads, globalBatch: globalBatch, steps: steps,
             gradientBytes: 4 * network.store.gradients.count, fmaPeakGigaflops: peak?.gigaflops ?? 0,
             fmaPeakVectorBits: peak?.vectorBits ?? 0,
             layers: network.layerNames.indices.map { i in
@@ -92,10 +97,11 @@ struct ModelBench: ParsableCommand {
             directEquivalentGigaflops: network.layerNames.indices.reduce(0) {
                 $0 + gemmFlops(of: network, layer: $1, rows: 1, asDirect: true)
             } * Double(globalBatch * steps) / slowest[0] / 1e9,
-            machineLimitGigaflops: Double(communicator.size) * (peak?.gigaflops ?? 0),
+            machineLimitGigaflops: Double(communicator.size * plan.threads) * (peak?.gigaflops ?? 0),
             isa: KernelISA.active.rawValue,
             stepMilliseconds: 1000 * perRank[0] / Double(steps),
             allreduceMilliseconds: 1000 * perRank[1] / Double(steps),
+            synchronizationMilliseconds: 1000 * perRank[2] / Double(steps),
             allreduceFraction: perRank[1] / perRank[0])
         if json {
             let encoder = JSONEncoder()
@@ -139,6 +145,8 @@ struct ModelBenchReport: Encodable {
 
     let model: String
     let ranks: Int
+    /// Worker threads in each rank.
+    let threads: Int
     let globalBatch: Int
     let steps: Int
     /// What each step's allreduce sums.
@@ -151,16 +159,19 @@ struct ModelBenchReport: Encodable {
     let trainingGigaflops: Double
     /// The same with a direct convolution's work for the Winograd layers.
     let directEquivalentGigaflops: Double
-    /// Ranks x one core's FMA peak: the most the job's cores could do, one rank a core.
+    /// Ranks x threads x one core's FMA peak: the most the job's cores could do, a thread a core.
     let machineLimitGigaflops: Double
     let isa: String
     let stepMilliseconds: Double
     let allreduceMilliseconds: Double
+    /// What the calling thread of a rank spends waiting for its other threads and adding their gradients.
+    let synchronizationMilliseconds: Double
     let allreduceFraction: Double
 
     func printTables() {
-        print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s"), random data, "
-              + "mean of \(steps) steps per rank, averaged over ranks")
+        print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s") x \(threads) "
+              + "thread\(threads == 1 ? "" : "s"), random data, mean of \(steps) steps per rank, averaged over ranks "
+              + "(layers: one thread)")
         print("FMA peak, one core (\(fmaPeakVectorBits)-bit FMAs, GEMM-style probe): \(format(fmaPeakGigaflops, 1)) "
               + "GFLOP/s; GEMM kernels: \(isa)\n")
         let rows = layers.map { layer in
@@ -188,7 +199,11 @@ struct ModelBenchReport: Encodable {
                     format(100 * directEquivalentGigaflops / machineLimitGigaflops, 0) + "%"]
         }
         printTable(header: header, rows: [row])
-        print("(share: of the step; GFLOP/s of GEMM work; limit: \(ranks) rank\(ranks == 1 ? "" : "s") x the one-core "
-              + "FMA peak" + (winograd ? "; as direct: GFLOP/s with direct convolutions' work for the winograd layers)" : ")"))
+        if threads > 1 {
+            print("(of the step: \(format(synchronizationMilliseconds, 3)) ms waiting for the other threads and adding their "
+                  + "gradients, \(format(100 * synchronizationMilliseconds / stepMilliseconds, 1))%)")
+        }
+        print("(share: of the step; GFLOP/s of GEMM work; limit: \(ranks) rank\(ranks == 1 ? "" : "s") x \(threads) "
+              + "thread\(threads == 1 ? "" : "s") x the one-core FMA peak" + (winograd ? "; as direct: GFLOP/s with direct convolutions' work for the winograd layers)" : ")"))
     }
 }
