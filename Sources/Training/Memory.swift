@@ -46,12 +46,15 @@ public struct MemoryBudget: Sendable {
 
     public var totalBytes: Int { datasetBytes + modelBytes + optimizerBytes + activationBytes }
 
-    public init(model: Sequential, optimizerSlots: Int, datasets: [Dataset], localBatch: Int) {
+    /// With `threads` lanes, the model's gradients and state and a pass's buffers come once a lane, each lane
+    /// passing through its share of `localBatch`; the dataset, the values and the optimizer come once a rank.
+    public init(model: Sequential, optimizerSlots: Int, datasets: [Dataset], localBatch: Int, threads: Int = 1) {
         datasetBytes = datasets.reduce(0) { $0 + $1.images.count + $1.labels.count }
         let store = model.store
-        modelBytes = 4 * (store.values.count + store.gradients.count + store.state.count)
+        modelBytes = 4 * (store.values.count + threads * (store.gradients.count + store.state.count))
         optimizerBytes = 4 * optimizerSlots * store.values.count
-        let pass = min(localBatch, model.samplesPerPass ?? localBatch)
+        let share = (localBatch + threads - 1) / threads
+        let pass = min(share, model.samplesPerPass ?? share)
         let classes = model.outputShapes.last!.reduce(1, *)
         var floats = 2 * model.inputShape.reduce(1, *) + 2 * classes, columns = 0, winograd = 0
         for (i, shape) in model.outputShapes.enumerated() {
@@ -73,7 +76,7 @@ public struct MemoryBudget: Sendable {
                 columns += columnsPerSample * Conv2D.samplesPerSlice(columnsPerSample: columnsPerSample, batch: pass)
             }
         }
-        activationBytes = 4 * (floats * pass + columns + winograd)
+        activationBytes = 4 * threads * (floats * pass + columns + winograd)
     }
 }
 

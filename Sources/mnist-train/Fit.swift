@@ -338,7 +338,7 @@ struct Fit: ParsableCommand {
         logFile?.record("test", ["loss": test.loss, "accuracy": test.accuracy, "correct": test.correct, "count": test.count])
         let budget = MemoryBudget(model: model, optimizerSlots: trainer.optimizer.slotNames.count,
                                   datasets: [training, testSet] + (heldOut.map { [$0] } ?? []),
-                                  localBatch: communicator.share(of: configuration.batchSize).count)
+                                  localBatch: communicator.share(of: configuration.batchSize).count, threads: plan.threads)
         if let resident = trainer.residentMemoryOfLargestRank() {
             reportMemory(resident, budget: budget, startup: startupMemory, console: console, log: logFile)
         }

@@ -159,6 +159,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(model.samplesPerPass, 48)
         let large = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data], localBatch: 200)
         XCTAssertEqual(large.activationBytes, 4 * 48 * perSample)
+        // Two threads: each lane has its own gradients and passes through its half of the batch (2 of 3 samples,
+        // rounded up); the values, optimizer and dataset come once.
+        let threaded = MemoryBudget(model: model, optimizerSlots: 2, datasets: [data, data], localBatch: 3, threads: 2)
+        XCTAssertEqual(threaded.modelBytes, 4 * 3 * 27_090, "values once, gradients twice")
+        XCTAssertEqual(threaded.optimizerBytes, budget.optimizerBytes)
+        XCTAssertEqual(threaded.datasetBytes, budget.datasetBytes)
+        XCTAssertEqual(threaded.activationBytes, 4 * 2 * 2 * perSample)
         // A second convolution (output 2304) returns an input gradient (2704) and holds columns for it: 24x24
         // positions x 36 values a sample.
         let deeper = try Sequential([.conv2D(4, kernelSize: 3), .conv2D(4, kernelSize: 3), .flatten, .dense(10)],
