@@ -186,6 +186,7 @@ public final class Trainer {
         }
         if let stopper, stopper.spec.restoreBestWeights, let best = stopper.bestEpoch, best != progress.history.count {
             stopper.restoreBest(into: model)
+            copyStateToLanes()
             observers.forEach { $0.note("restored the weights of epoch \(best), the best by \(stopper.monitorName(validation != nil))") }
         }
         synchronizeBatchNormalizationStatistics()
@@ -297,11 +298,11 @@ public final class Trainer {
     func synchronizeBatchNormalizationStatistics() {
         let state = model.store.state
         if lanes.count > 1, !state.isEmpty {
-            for lane in lanes.dropFirst() {
-                for i in state.indices { state[i] += lane.model.store.state[i] }
+            // In Double: a sum of a few floats is exact there, so lanes that hold the same value keep it.
+            let others = lanes.dropFirst().map(\.model.store.state), count = Double(lanes.count)
+            for i in state.indices {
+                state[i] = Float(others.reduce(Double(state[i])) { $0 + Double($1[i]) } / count)
             }
-            let scale = 1 / Float(lanes.count)
-            for i in state.indices { state[i] *= scale }
         }
         communicator.allreduce(state, .average)
         copyStateToLanes()

@@ -128,6 +128,16 @@ final class DistributedTrainingTests: BinaryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.safetensors.zst")))
     }
 
+    /// The same with worker threads in every rank: a rank dying takes its threads with it, and the other rank's
+    /// threads, parked between steps, do not keep its job alive.
+    func testKilledRankOfThreadedRanksEndsTheWholeJobPromptly() throws {
+        let (result, killTime) = try runSignallingARank(SIGKILL, extraArguments: ["--threads", "2"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(killTime), 30, "the job must end within seconds of a rank's death")
+        XCTAssertTrue(result.error.contains("signal 9") || result.error.contains("killed"), result.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.safetensors.zst")))
+    }
+
     func testRankThatStopsAnsweringEndsTheJobAfterTheStallTimeout() throws {
         // SIGSTOP leaves a rank alive but silent, as a hung host would: the launcher sees nothing wrong, so the
         // others' watchdog must end the job.
