@@ -251,7 +251,7 @@ public final class Trainer {
         communicator.allreduce(model.store.gradients, .sum)
         let updateStart = Date()
         timer.communication += updateStart.timeIntervalSince(communicationStart)
-        optimizer.step(model.store)
+        optimizer.step(model.store, workers: workers)
         timer.compute += Date().timeIntervalSince(updateStart)
         return metrics
     }

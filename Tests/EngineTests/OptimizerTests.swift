@@ -12,7 +12,16 @@ final class OptimizerTests: XCTestCase {
         for step in 0..<steps {
             let g = randomScalars(count, seed: 10 + UInt64(step))
             optimizer.iterations += 1
-            w.withUnsafeMutableBufferPointer { optimizer.apply(parameters: $0.baseAddress!, gradients: g, count: count) }
+            let o = optimizer
+            w.withUnsafeMutableBufferPointer { w in
+                optimizer.slots.withUnsafeMutableBufferPointer { slots in
+                    // In two ranges, as workers would take them: the same arithmetic for every parameter.
+                    for range in [0..<8, 8..<count] {
+                        o.update(parameters: w.baseAddress!, gradients: g, slots: slots.baseAddress ?? w.baseAddress!,
+                                 count: count, range: range)
+                    }
+                }
+            }
         }
         return w
     }

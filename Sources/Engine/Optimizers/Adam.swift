@@ -24,18 +24,16 @@ public struct Adam: Optimizer {
 
     public var slotNames: [String] { ["m", "v"] }
 
-    public mutating func apply(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
-                               count: Int) {
+    public func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                       slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
         let t = Float(iterations)
         let alpha = learningRate * (1 - powf(beta2, t)).squareRoot() / (1 - powf(beta1, t))
         let (b1, b2, eps) = (beta1, beta2, epsilon)
-        slots.withUnsafeMutableBufferPointer { state in
-            let m = state.baseAddress!, v = m + count
-            forEachChunkOf8(count: count, weights: w, gradients: g, slot: m, slot: v) { w, g, m, v in
-                m += (g - m) * (1 - b1)
-                v += (g * g - v) * (1 - b2)
-                w -= alpha * m / (v.squareRoot() + eps)
-            }
+        let (i, m, v) = (range.lowerBound, slots + range.lowerBound, slots + count + range.lowerBound)
+        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: m, slot: v) { w, g, m, v in
+            m += (g - m) * (1 - b1)
+            v += (g * g - v) * (1 - b2)
+            w -= alpha * m / (v.squareRoot() + eps)
         }
     }
 }

@@ -11,19 +11,33 @@ public protocol Optimizer {
     /// Updates applied so far (Keras `iterations`).
     var iterations: Int { get set }
 
-    /// One update of every parameter from its gradient; `iterations` already counts this step.
-    mutating func apply(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, count: Int)
+    /// One update of the parameters in `range`, of the `count` there are, from their gradients: slot k of
+    /// parameter i is slots[k·count + i], and `iterations` already counts this step. It touches nothing outside
+    /// `range`, so workers can each take a range of the same step.
+    func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, slots: UnsafeMutablePointer<Float>,
+                count: Int, range: Range<Int>)
 }
 
 extension Optimizer {
-    /// One optimizer step over all of a model's trainable parameters.
-    public mutating func step(_ store: ParameterStore) {
+    /// One optimizer step over all of a model's trainable parameters, split among `workers` in ranges of whole
+    /// SIMD8 chunks: each parameter gets the same arithmetic whatever the split, so the same bits.
+    public mutating func step(_ store: ParameterStore, workers: WorkerThreads? = nil) {
         let count = store.values.count
         if slots.count != slotNames.count * count {
             slots = [Float](repeating: 0, count: slotNames.count * count)
         }
         iterations += 1
-        apply(parameters: store.values.baseAddress!, gradients: store.gradients.baseAddress!, count: count)
+        let optimizer = self, parts = workers?.count ?? 1
+        let parameters = store.values.baseAddress!, gradients = UnsafePointer(store.gradients.baseAddress!)
+        slots.withUnsafeMutableBufferPointer { state in
+            // An optimizer without slots never reads this one.
+            let slots = state.baseAddress ?? parameters
+            func update(part: Int) {
+                let range = count * part / parts / 8 * 8..<(part + 1 == parts ? count : count * (part + 1) / parts / 8 * 8)
+                optimizer.update(parameters: parameters, gradients: gradients, slots: slots, count: count, range: range)
+            }
+            if let workers, parts > 1 { workers.run(update) } else { update(part: 0) }
+        }
     }
 }
 

@@ -17,22 +17,20 @@ public struct RMSprop: Optimizer {
 
     public var slotNames: [String] { momentum > 0 ? ["velocity", "momentum"] : ["velocity"] }
 
-    public mutating func apply(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
-                               count: Int) {
+    public func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                       slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
         let (lr, rho, mu, eps) = (learningRate, rho, momentum, epsilon)
-        slots.withUnsafeMutableBufferPointer { state in
-            let v = state.baseAddress!, mom = v + count
-            if mu > 0 {
-                forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: mom) { w, g, v, mom in
-                    v = rho * v + (1 - rho) * g * g
-                    mom = mu * mom + lr * g / (v + eps).squareRoot()
-                    w -= mom
-                }
-            } else {
-                forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: w) { w, g, v, _ in
-                    v = rho * v + (1 - rho) * g * g
-                    w -= lr * g / (v + eps).squareRoot()
-                }
+        let (i, v, mom) = (range.lowerBound, slots + range.lowerBound, slots + count + range.lowerBound)
+        if mu > 0 {
+            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: mom) { w, g, v, mom in
+                v = rho * v + (1 - rho) * g * g
+                mom = mu * mom + lr * g / (v + eps).squareRoot()
+                w -= mom
+            }
+        } else {
+            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: w + i) { w, g, v, _ in
+                v = rho * v + (1 - rho) * g * g
+                w -= lr * g / (v + eps).squareRoot()
             }
         }
     }

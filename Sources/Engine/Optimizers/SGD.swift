@@ -15,21 +15,18 @@ public struct SGD: Optimizer {
 
     public var slotNames: [String] { momentum > 0 ? ["momentum"] : [] }
 
-    public mutating func apply(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
-                               count: Int) {
-        let lr = learningRate, mu = momentum, nesterov = nesterov
+    public func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                       slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
+        let lr = learningRate, mu = momentum, nesterov = nesterov, i = range.lowerBound
         guard mu > 0 else {
-            forEachChunkOf8(count: count, weights: w, gradients: g, slot: w, slot: w) { w, g, _, _ in
+            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: w + i, slot: w + i) { w, g, _, _ in
                 w = w.addingProduct(-lr, g)
             }
             return
         }
-        slots.withUnsafeMutableBufferPointer { state in
-            let v = state.baseAddress!
-            forEachChunkOf8(count: count, weights: w, gradients: g, slot: v, slot: w) { w, g, v, _ in
-                v = mu * v - lr * g
-                w += nesterov ? mu * v - lr * g : v
-            }
+        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: slots + i, slot: w + i) { w, g, v, _ in
+            v = mu * v - lr * g
+            w += nesterov ? mu * v - lr * g : v
         }
     }
 }
