@@ -35,7 +35,7 @@ public struct ThreadPlan: Equatable, Sendable {
         } else {
             threads = cores
         }
-        let pinned = bound || localRanks == 1 ? Array(allowedCPUs.prefix(threads)) : nil
+        let pinned = (bound || localRanks == 1) && !allowedCPUs.isEmpty ? Array(allowedCPUs.prefix(threads)) : nil
         let oversubscription: String?
         if bound {
             oversubscription = threads <= available ? nil
@@ -44,6 +44,9 @@ public struct ThreadPlan: Equatable, Sendable {
             oversubscription = localRanks * threads <= available ? nil
                 : "\(localRanks) ranks x \(threads) threads on \(available) cores: they will take turns; --threads \(cores) fits"
         }
-        return ThreadPlan(threads: threads, cpus: pinned.flatMap { $0.isEmpty ? nil : $0 }, oversubscription: oversubscription)
+        return ThreadPlan(threads: threads, cpus: pinned, oversubscription: oversubscription)
     }
+
+    /// The rank's worker threads, pinned as planned.
+    public func makeWorkers() -> WorkerThreads { WorkerThreads(count: threads, cpus: cpus) }
 }

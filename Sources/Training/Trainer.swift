@@ -227,16 +227,16 @@ public final class Trainer {
     public func trainStep(_ indices: ArraySlice<Int>, of data: Dataset, globalCount: Int, timer: inout IntervalTimer)
         -> (lossSum: Double, correct: Double, samples: Double) {
         let computeStart = Date()
-        let lanes = lanes, loss = configuration.loss, count = lanes.count
+        let lanes = lanes, loss = configuration.loss, workers = workers
         var ownShareDone = computeStart
         // Each lane takes a contiguous share, as ranks do of the global batch.
         workers.run { lane in
-            let share = indices.count * lane / count..<indices.count * (lane + 1) / count
+            let share = workers.share(of: indices.count, worker: lane)
             lanes[lane].train(indices[(indices.startIndex + share.lowerBound)..<(indices.startIndex + share.upperBound)],
                               of: data, globalCount: globalCount, loss: loss)
             if lane == 0 { ownShareDone = Date() }
         }
-        if count > 1 {
+        if lanes.count > 1 {
             sumLaneGradients()
             timer.synchronization += Date().timeIntervalSince(ownShareDone)
         }
@@ -259,10 +259,9 @@ public final class Trainer {
     /// Adds every other lane's gradients into lane 0's, lane by lane in order for each value, whichever worker sums
     /// it: the same bits for any split of the buffer.
     private func sumLaneGradients() {
-        let target = model.store.gradients, sources = lanes.dropFirst().map(\.model.store.gradients)
-        let total = target.count, count = workers.count
+        let target = model.store.gradients, sources = lanes.dropFirst().map(\.model.store.gradients), workers = workers
         workers.run { worker in
-            let part = total * worker / count..<total * (worker + 1) / count
+            let part = workers.share(of: target.count, worker: worker)
             for source in sources {
                 for i in part { target[i] += source[i] }
             }
@@ -346,9 +345,9 @@ public final class Trainer {
         sums.withUnsafeMutableBufferPointer { sums in
             let sums = sums
             workers.run { lane in
-                let part = (mine.lowerBound + mine.count * lane / count)..<(mine.lowerBound + mine.count * (lane + 1) / count)
-                addEvaluationSums(copies[lane], on: data, part, loss: loss, batchSize: batchSize,
-                                  into: sums.baseAddress! + lane * width)
+                let part = workers.share(of: mine.count, worker: lane)
+                addEvaluationSums(copies[lane], on: data, (mine.lowerBound + part.lowerBound)..<(mine.lowerBound + part.upperBound),
+                                  loss: loss, batchSize: batchSize, into: sums.baseAddress! + lane * width)
             }
         }
         var total = Array(sums[0..<width])

@@ -68,7 +68,7 @@ struct CheckMPI: ParsableCommand {
             lines.append("  \(preset.rawValue): \(gradients.count * 4 / 1024) KiB in \(String(format: "%.3f", slowest[0] * 1000)) ms")
         }
         if communicator.isRoot {
-            print("\(size) rank\(size == 1 ? "" : "s"): allreduce (sum, max, min, average) exact for 1, 7, 1000 and "
+            print("\(counted(size, "rank")): allreduce (sum, max, min, average) exact for 1, 7, 1000 and "
                   + "1000003 floats; broadcast exact")
             print("gradient allreduce per step, slowest rank, best of 20:")
             lines.forEach { print($0) }

@@ -244,7 +244,7 @@ struct Fit: ParsableCommand {
         }
         let plan = try ThreadPlan.make(requested: threads)
         let trainer = Trainer(model: model, configuration: configuration, communicator: communicator,
-                              workers: WorkerThreads(count: plan.threads, cpus: plan.cpus))
+                              workers: plan.makeWorkers())
         var saved = (ranks: communicator.size, threads: plan.threads)
         if let resumed { saved = try trainer.restore(from: resumed.contents, path: resumed.path) }
 
@@ -278,11 +278,10 @@ struct Fit: ParsableCommand {
             }
             if saved.ranks != communicator.size || saved.threads != plan.threads {
                 // Threads are named only when they changed.
-                func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
                 let (before, now) = saved.threads == plan.threads
-                    ? (count(saved.ranks, "rank"), String(communicator.size))
-                    : ("\(count(saved.ranks, "rank")) of \(count(saved.threads, "thread"))",
-                       "\(count(communicator.size, "rank")) of \(count(plan.threads, "thread"))")
+                    ? (counted(saved.ranks, "rank"), String(communicator.size))
+                    : ("\(counted(saved.ranks, "rank")) of \(counted(saved.threads, "thread"))",
+                       "\(counted(communicator.size, "rank")) of \(counted(plan.threads, "thread"))")
                 console?.note("The checkpoint was saved by \(before), this job has \(now): the global batch and sample "
                               + "order stay the same; dropout masks and float summation order change")
             }

@@ -86,11 +86,8 @@ public struct Conv2D: Layer {
     /// convolution's, output pixels x kernel values, or under Winograd its GEMMs', tiles x tile points x channels
     /// x filters.
     public var multiplyAddsPerSample: Int {
-        let (height, width, channels) = (outputShape[0], outputShape[1], inputShape[2])
-        guard runsWinograd else { return height * width * kernelSize.height * kernelSize.width * channels * filters }
-        let g = WindowGeometry(batch: 1, inputHeight: inputShape[0], inputWidth: inputShape[1], channels: channels,
-                               windowHeight: kernelSize.height, windowWidth: kernelSize.width, strideHeight: 1,
-                               strideWidth: 1, padding: padding)
+        let g = windows(batch: 1)
+        guard runsWinograd else { return g.outputPixels * g.patchSize * filters }
         return winogradTileCount(g) * winogradKernelCount(g, filters: filters)
     }
 
@@ -98,10 +95,15 @@ public struct Conv2D: Layer {
     /// values (U and Uᵀ) and the transformed kernel gradient.
     public var winogradFloats: Int {
         guard runsWinograd else { return 0 }
-        let g = WindowGeometry(batch: 1, inputHeight: inputShape[0], inputWidth: inputShape[1], channels: inputShape[2],
-                               windowHeight: kernelSize.height, windowWidth: kernelSize.width, strideHeight: 1,
-                               strideWidth: 1, padding: padding)
-        return kernelSize.height * kernelSize.width * inputShape[2] * filters + 3 * winogradKernelCount(g, filters: filters)
+        let g = windows(batch: 1)
+        return g.patchSize * filters + 3 * winogradKernelCount(g, filters: filters)
+    }
+
+    /// Where this layer's windows fall on a batch of `batch` samples.
+    private func windows(batch: Int) -> WindowGeometry {
+        WindowGeometry(batch: batch, inputHeight: inputShape[0], inputWidth: inputShape[1], channels: inputShape[2],
+                       windowHeight: kernelSize.height, windowWidth: kernelSize.width, strideHeight: strides.height,
+                       strideWidth: strides.width, padding: padding)
     }
 
     public var parameterSpecs: [ParameterSpec] {
@@ -112,10 +114,7 @@ public struct Conv2D: Layer {
 
     public mutating func forward(_ x: Tensor, store: ParameterStore, training: Bool,
                                  rng: inout SplitMix64) -> Tensor {
-        let g = WindowGeometry(batch: x.batchSize, inputHeight: inputShape[0], inputWidth: inputShape[1],
-                               channels: inputShape[2], windowHeight: kernelSize.height,
-                               windowWidth: kernelSize.width, strideHeight: strides.height,
-                               strideWidth: strides.width, padding: padding)
+        let g = windows(batch: x.batchSize)
         let kernel = store.pointer(parameters[0])
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
         let (filters, activation) = (filters, activation)
@@ -145,7 +144,9 @@ public struct Conv2D: Layer {
         let unchanged = transformedFrom.count == count
             && transformedFrom.withUnsafeBytes { memcmp($0.baseAddress!, kernel, count * MemoryLayout<Float>.size) == 0 }
         guard !unchanged else { return }
-        transformedFrom = Array(UnsafeBufferPointer(start: kernel, count: count))
+        // Copied into the buffer it already has: the kernel changes every step.
+        resize(&transformedFrom, to: count)
+        transformedFrom.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: kernel, count: count) }
         resize(&transformedKernel, to: 2 * winogradKernelCount(g, filters: filters))
         let filters = filters
         transformedKernel.withUnsafeMutableBufferPointer {
@@ -218,15 +219,15 @@ public struct Conv2D: Layer {
                 input.withPointer { xp in
                     transformedKernel.withUnsafeBufferPointer { u in
                         transformedKernelGradient.withUnsafeMutableBufferPointer { du in
-                            guard inputGradient else {
-                                return convolutionGradientsWinograd(
-                                    xp, g, outputGradient: dzp, transformedKernel: u.baseAddress!, filters: filters,
-                                    transformedKernelGradient: du.baseAddress!, inputGradient: nil)
-                            }
-                            dx = inputGradients.next(batch: g.batch, sampleShape: inputShape) {
+                            func gradients(into dxp: UnsafeMutablePointer<Float>?) {
                                 convolutionGradientsWinograd(
                                     xp, g, outputGradient: dzp, transformedKernel: u.baseAddress!, filters: filters,
-                                    transformedKernelGradient: du.baseAddress!, inputGradient: $0)
+                                    transformedKernelGradient: du.baseAddress!, inputGradient: dxp)
+                            }
+                            if inputGradient {
+                                dx = inputGradients.next(batch: g.batch, sampleShape: inputShape, gradients)
+                            } else {
+                                gradients(into: nil)
                             }
                         }
                     }

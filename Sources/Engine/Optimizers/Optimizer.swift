@@ -33,7 +33,7 @@ extension Optimizer {
             // An optimizer without slots never reads this one.
             let slots = state.baseAddress ?? parameters
             func update(part: Int) {
-                let range = count * part / parts / 8 * 8..<(part + 1 == parts ? count : count * (part + 1) / parts / 8 * 8)
+                let range = WorkerThreads.share(of: count, part: part, parts: parts, granule: 8)
                 optimizer.update(parameters: parameters, gradients: gradients, slots: slots, count: count, range: range)
             }
             if let workers, parts > 1 { workers.run(update) } else { update(part: 0) }

@@ -16,7 +16,6 @@ public final class WorkerThreads: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // The job in hand, written before its number is published and read after it is seen.
     private var job: ((Int) -> Void)?
     // Atomic words: the job number (workers run each number once; -1 stops them), workers still on the job.
@@ -33,7 +32,6 @@ public final class WorkerThreads: @unchecked Sendable {
         running.initialize(to: 0)
         pthread_mutex_init(lock, nil)
         pthread_cond_init(wake, nil)
-        pthread_cond_init(done, nil)
         if let cpus, !cpus.isEmpty { _ = cthreads_pin_to_cpu(Int32(cpus[0])) }
         for index in 1..<count {
             let cpu = cpus.flatMap { $0.isEmpty ? nil : $0[index % $0.count] }
@@ -56,12 +54,22 @@ public final class WorkerThreads: @unchecked Sendable {
         for thread in threads { pthread_join(thread, nil) }
         jobNumber.deallocate()
         running.deallocate()
-        pthread_cond_destroy(done)
         pthread_cond_destroy(wake)
         pthread_mutex_destroy(lock)
-        done.deallocate()
         wake.deallocate()
         lock.deallocate()
+    }
+
+    /// Part `part` of `count` items cut into `parts` contiguous parts whose bounds are multiples of `granule` (but
+    /// the last, which ends at `count`). With a granule of 1 sizes differ by at most one: the ranks' cut of a global
+    /// batch (`Communicator.share`), which the threads of a rank repeat on its share.
+    public static func share(of count: Int, part: Int, parts: Int, granule: Int = 1) -> Range<Int> {
+        count * part / parts / granule * granule..<(part + 1 == parts ? count : count * (part + 1) / parts / granule * granule)
+    }
+
+    /// Worker `worker`'s part of `count` items (`share(of:part:parts:granule:)`).
+    public func share(of count: Int, worker: Int, granule: Int = 1) -> Range<Int> {
+        Self.share(of: count, part: worker, parts: self.count, granule: granule)
     }
 
     /// Runs `body(i)` on worker i for every i in 0..<count, and returns when every one has returned.

@@ -42,7 +42,7 @@ struct ModelBench: ParsableCommand {
         let globalBatch = batchSize ?? defaults.batchSize
         let plan = try ThreadPlan.make(requested: threads)
         let trainer = Trainer(model: try model.makeModel(), configuration: defaults, communicator: communicator,
-                              workers: WorkerThreads(count: plan.threads, cpus: plan.cpus))
+                              workers: plan.makeWorkers())
         let network = trainer.model
         // One global batch of random bytes; every rank holds it and takes its share, as fit does.
         var rng = SplitMix64(seed: 1)
@@ -169,9 +169,8 @@ struct ModelBenchReport: Encodable {
     let allreduceFraction: Double
 
     func printTables() {
-        print("\(model), global batch \(globalBatch) on \(ranks) rank\(ranks == 1 ? "" : "s") x \(threads) "
-              + "thread\(threads == 1 ? "" : "s"), random data, mean of \(steps) steps per rank, averaged over ranks "
-              + "(layers: one thread)")
+        print("\(model), global batch \(globalBatch) on \(counted(ranks, "rank")) x \(counted(threads, "thread")), random "
+              + "data, mean of \(steps) steps per rank, averaged over ranks (layers: one thread)")
         print("FMA peak, one core (\(fmaPeakVectorBits)-bit FMAs, GEMM-style probe): \(format(fmaPeakGigaflops, 1)) "
               + "GFLOP/s; GEMM kernels: \(isa)\n")
         let rows = layers.map { layer in
@@ -182,13 +181,13 @@ struct ModelBenchReport: Encodable {
         let forward = layers.reduce(0) { $0 + $1.forwardMilliseconds }, backward = layers.reduce(0) { $0 + $1.backwardMilliseconds }
         printTable(header: ["layer", "output", "kernels", "forward ms", "backward ms", "GFLOP/s", "% of peak"],
                    rows: rows + [["total", "", "", format(forward, 3), format(backward, 3), "", ""]])
-        if layers.contains(where: { $0.kernels == "winograd" }) {
+        let winograd = layers.contains { $0.kernels == "winograd" }
+        if winograd {
             print("(GFLOP/s count the work each layer does: a winograd layer's GEMMs over its tiles, 4x (3x3) or "
                   + "2.8x (5x5) less than a direct convolution's)")
         }
         print("\nTraining steps (forward, loss, backward, allreduce, update); samples/s over the slowest rank's time, "
               + "milliseconds per step as the mean over ranks:")
-        let winograd = layers.contains { $0.kernels == "winograd" }
         var header = ["samples/s", "step ms", "allreduce ms", "share", "GFLOP/s", "of limit"]
         var row = [format(samplesPerSecond, 0), format(stepMilliseconds, 3), format(allreduceMilliseconds, 3),
                    format(100 * allreduceFraction, 1) + "%", format(trainingGigaflops, 1),
@@ -203,7 +202,7 @@ struct ModelBenchReport: Encodable {
             print("(of the step: \(format(synchronizationMilliseconds, 3)) ms waiting for the other threads and adding their "
                   + "gradients, \(format(100 * synchronizationMilliseconds / stepMilliseconds, 1))%)")
         }
-        print("(share: of the step; GFLOP/s of GEMM work; limit: \(ranks) rank\(ranks == 1 ? "" : "s") x \(threads) "
-              + "thread\(threads == 1 ? "" : "s") x the one-core FMA peak" + (winograd ? "; as direct: GFLOP/s with direct convolutions' work for the winograd layers)" : ")"))
+        print("(share: of the step; GFLOP/s of GEMM work; limit: \(counted(ranks, "rank")) x \(counted(threads, "thread")) "
+              + "x the one-core FMA peak" + (winograd ? "; as direct: GFLOP/s with direct convolutions' work for the winograd layers)" : ")"))
     }
 }
