@@ -4,7 +4,9 @@ import Foundation
 /// How many worker threads a rank runs, and on which CPUs: `--threads`, else `MNIST_TRAIN_THREADS`, else the cores
 /// this rank may use. A rank the launcher bound to CPUs of its own (`mpirun --map-by ppr:1:node:PE=N --bind-to
 /// core`) uses those; an unbound one shares the node's CPUs with the node's other ranks (Open MPI's
-/// `OMPI_COMM_WORLD_LOCAL_SIZE`) and is not pinned, since its neighbours would be pinned to the same CPUs.
+/// `OMPI_COMM_WORLD_LOCAL_SIZE`). Workers are pinned only to CPUs the rank owns: those it was bound to, or all the
+/// node's when it alone runs there and uses every one. Pinning fewer would put every such process, and its
+/// neighbours' too, on the same first CPUs while the rest stay idle.
 public struct ThreadPlan: Equatable, Sendable {
     public let threads: Int
     /// The CPUs to pin the workers to, when the rank has its own.
@@ -35,7 +37,8 @@ public struct ThreadPlan: Equatable, Sendable {
         } else {
             threads = cores
         }
-        let pinned = (bound || localRanks == 1) && !allowedCPUs.isEmpty ? Array(allowedCPUs.prefix(threads)) : nil
+        let ownsCPUs = bound || (localRanks == 1 && threads == available)
+        let pinned = ownsCPUs && !allowedCPUs.isEmpty ? Array(allowedCPUs.prefix(threads)) : nil
         let oversubscription: String?
         if bound {
             oversubscription = threads <= available ? nil
