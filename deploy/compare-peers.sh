@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Trains the presets with mnist-train on 2 MPI ranks and with every peer framework at its fastest ordinary
-# configuration (PyTorch eager, channels_last, torch.compile and DDP over gloo; Keras on TensorFlow, with
-# steps_per_execution and XLA, and on JAX; pure JAX per batch and with lax.scan), one after the other on this
-# machine, and prints training samples/s side by side with the fastest peer and the ratio to it, overall and
-# among configurations taking one optimizer step per call. Every figure is the median of 3 timed epochs after
-# an untimed warm-up epoch (deploy/compare_peers.py describes the protocol).
+# Trains the presets with mnist-train (one rank of one thread a core, the recommended layout, and one
+# single-threaded rank a core) and with every peer framework at its fastest ordinary configuration (PyTorch
+# eager, channels_last, torch.compile and DDP over gloo; Keras on TensorFlow, with steps_per_execution and XLA,
+# and on JAX; pure JAX per batch and with lax.scan), one after the other on this machine, and prints training
+# samples/s side by side with the fastest peer and the ratio to it, overall and among configurations taking one
+# optimizer step per call. Every figure is the median of 3 timed epochs after an untimed warm-up epoch
+# (deploy/compare_peers.py describes the protocol).
 # Installs torch, tensorflow-cpu, keras, jax, optax and numpy into a virtual environment the first time
 # (PEERS_VENV, default ~/.cache/mnist-train/peers-venv). SAMPLES=N trains on the first N samples (default
 # 12,800); PRESETS=convnet,mlp picks presets (default: all seven); CONFIGURATIONS="PyTorch eager,Keras/TF"

@@ -1,4 +1,5 @@
-"""Trains the same presets with mnist-train (2 MPI ranks) and with every peer framework at its fastest ordinary
+"""Trains the same presets with mnist-train (1 MPI rank of one thread a core, its recommended layout, and one
+single-threaded rank a core) and with every peer framework at its fastest ordinary
 configuration, one after the other on this machine, and prints training samples/s side by side. Run it through
 deploy/compare-peers.sh, which prepares the venv, the build and the data.
 
@@ -555,30 +556,39 @@ def run_configuration(name, preset, arguments):
 
 # ---- mnist-train ---------------------------------------------------------------------------------------------
 
-def fit_log(binary, data, ranks, arguments):
-    """Runs `mnist-train fit` on `ranks` MPI ranks with `arguments` and returns its log's records."""
+def fit_log(binary, data, ranks, arguments, threads=1):
+    """Runs `mnist-train fit` on `ranks` MPI ranks of `threads` threads, each bound to as many cores of its own,
+    with `arguments` and returns its log's records."""
     with tempfile.TemporaryDirectory() as directory:
         log = os.path.join(directory, "log.jsonl")
         command = ["mpirun", "-np", str(ranks), "--oversubscribe", "--mca", "pml", "ob1",
-                   "--mca", "btl", "self,vader,tcp"] + (["--allow-run-as-root"] if os.getuid() == 0 else [])
-        command += [binary, "fit", "--data", data, "--progress", "epochs", "--log", log,
+                   "--mca", "btl", "self,vader,tcp", "--map-by", f"slot:PE={threads}", "--bind-to", "core"]
+        command += (["--allow-run-as-root"] if os.getuid() == 0 else [])
+        command += [binary, "fit", "--threads", str(threads), "--data", data, "--progress", "epochs", "--log", log,
                     "--output", os.path.join(directory, "model.safetensors.zst")] + arguments
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         with open(log) as f:
             return [json.loads(line) for line in f]
 
 
-def fit_epochs(binary, data, ranks, arguments):
+def fit_epochs(binary, data, ranks, arguments, threads=1):
     """The epoch records of a `fit` run without early stopping, so every run trains the epochs asked for."""
-    records = fit_log(binary, data, ranks, ["--early-stopping-patience", "0"] + arguments)
+    records = fit_log(binary, data, ranks, ["--early-stopping-patience", "0"] + arguments, threads)
     return [r for r in records if r.get("event") == "epoch"]
 
 
-def ours(preset, arguments, ranks=2):
+def layouts():
+    """The ways mnist-train is run here, by name: (ranks, threads a rank). The first is the recommended one, whose
+    figure the ratios use."""
+    return {f"mnist-train, 1 rank x {cores()} threads": (1, cores()),
+            f"mnist-train, {cores()} ranks x 1 thread": (cores(), 1)}
+
+
+def ours(preset, arguments, ranks, threads):
     """mnist-train under the peers' protocol: its first epoch is the warm-up, the median of the next 3 counts."""
     epochs = fit_epochs(arguments.binary, arguments.data, ranks,
                         ["--model", preset, "--epochs", str(WARMUP_EPOCHS + TIMED_EPOCHS),
-                         "--train-samples", str(arguments.samples), "--validation-split", "0"])
+                         "--train-samples", str(arguments.samples), "--validation-split", "0"], threads)
     rates = [e["samples_per_second"] for e in epochs]
     return {"epochs": rates, "samples_per_second": median_of_timed(rates)}
 
@@ -615,9 +625,10 @@ def fastest(peers, one_step_only=False):
 
 def measure_preset(preset, arguments):
     """mnist-train and every selected configuration on one preset, with the fastest peers picked out."""
-    row = {"preset": preset, "batch": PRESETS[preset][0], "samples": arguments.samples,
-           "mnist-train, 2 ranks": with_others_load(lambda: ours(preset, arguments)), "peers": {}}
-    print(f"{preset}: mnist-train {row['mnist-train, 2 ranks']}", file=sys.stderr, flush=True)
+    row = {"preset": preset, "batch": PRESETS[preset][0], "samples": arguments.samples, "peers": {}}
+    for layout, (ranks, threads) in layouts().items():
+        row[layout] = with_others_load(lambda: ours(preset, arguments, ranks, threads))
+        print(f"{preset}: {layout} {row[layout]}", file=sys.stderr, flush=True)
     for name in arguments.configurations:
         if CONFIGURATIONS[name].conv_only and not has_convolution(preset):
             result = {"not_applicable": "no convolution"}
@@ -625,7 +636,7 @@ def measure_preset(preset, arguments):
             result = with_others_load(lambda: run_configuration(name, preset, arguments))
         row["peers"][name] = result
         print(f"{preset}: {name} {result}", file=sys.stderr, flush=True)
-    ours_rate = row["mnist-train, 2 ranks"]["samples_per_second"]
+    ours_rate = row[next(iter(layouts()))]["samples_per_second"]
     for key, one_step_only in (("fastest", False), ("fastest_one_step", True)):
         name, rate = fastest(row["peers"], one_step_only)
         row[key] = {"configuration": name, "samples_per_second": rate, "ratio": ours_rate / rate if rate else None,
@@ -647,16 +658,18 @@ def print_throughput(rows, configurations):
     failures with their reasons."""
     print("| samples/s | one step per call | " + " | ".join(row["preset"] for row in rows) + " |")
     print("|---|---|" + "---|" * len(rows))
-    print("| mnist-train, 2 ranks | yes | " + " | ".join(cell(row["mnist-train, 2 ranks"]) for row in rows) + " |")
+    for layout in layouts():
+        print(f"| {layout} | yes | " + " | ".join(cell(row[layout]) for row in rows) + " |")
     for name in configurations:
         print(f"| {name} | {'yes' if CONFIGURATIONS[name].one_step else 'no'} | "
               + " | ".join(cell(row["peers"][name]) for row in rows) + " |")
     print()
-    print("| preset | batch | mnist-train, 2 ranks | fastest peer | samples/s | mnist-train / fastest "
+    recommended = next(iter(layouts()))
+    print(f"| preset | batch | {recommended} | fastest peer | samples/s | mnist-train / fastest "
           "| fastest one-step peer | samples/s | mnist-train / one-step |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        cells = [row["preset"], str(row["batch"]), cell(row["mnist-train, 2 ranks"])]
+        cells = [row["preset"], str(row["batch"]), cell(row[recommended])]
         for key in ("fastest", "fastest_one_step"):
             best = row[key]
             cells += [best["configuration"] or "none worked", cell(best) if best["samples_per_second"] else "",
@@ -714,8 +727,9 @@ def time_to_accuracy(framework, arguments):
     """Seconds from launch to the first epoch at or above the target, or None; and that epoch."""
     start = time.time()
     if framework == "ours":
-        records = fit_epochs(arguments.binary, arguments.data, 2, ["--model", "convnet", "--epochs",
-                                                                   str(arguments.max_epochs), "--validate-on-test"])
+        records = fit_epochs(arguments.binary, arguments.data, 1, ["--model", "convnet", "--epochs",
+                                                                   str(arguments.max_epochs), "--validate-on-test"],
+                             threads=cores())
         epochs = [{"epoch": r["epoch"], "accuracy": r["val_accuracy"], "time": r["wall_time"]} for r in records]
     else:
         output = subprocess.run([sys.executable, __file__, "--worker", framework, "--data", arguments.data,
@@ -730,7 +744,7 @@ def time_to_accuracy(framework, arguments):
 
 
 def print_time_to_accuracy(arguments):
-    names = {"ours": "mnist-train, 2 ranks", "torch": f"PyTorch, {cores()} threads", "ddp": "PyTorch DDP gloo, 2 ranks",
+    names = {"ours": f"mnist-train, 1 rank x {cores()} threads", "torch": f"PyTorch, {cores()} threads", "ddp": "PyTorch DDP gloo, 2 ranks",
              "keras": "Keras/TensorFlow"}
     print(f"| convnet to {100 * arguments.time_to_accuracy:.1f}% test accuracy | seconds (start-up included) | epochs |")
     print("|---|---|---|")

@@ -1,9 +1,10 @@
 #define _GNU_SOURCE
 #include "cthreads.h"
 
+#include <sched.h>
+
 #ifdef __linux__
 #include <pthread.h>
-#include <sched.h>
 
 int cthreads_pin_to_cpu(int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
@@ -28,6 +29,8 @@ int cthreads_allowed_cpus(int *cpus, int capacity) {
 int cthreads_pin_to_cpu(int cpu) { return -1; }
 int cthreads_allowed_cpus(int *cpus, int capacity) { return -1; }
 #endif
+
+void cthreads_yield(void) { sched_yield(); }
 
 long cthreads_load(const long *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 

@@ -41,8 +41,9 @@ public struct ThreadPlan: Equatable, Sendable {
         let pinned = ownsCPUs && !allowedCPUs.isEmpty ? Array(allowedCPUs.prefix(threads)) : nil
         let oversubscription: String?
         if bound {
+            let boundCores = available == 1 ? "the 1 core" : "the \(available) cores"
             oversubscription = threads <= available ? nil
-                : "\(threads) threads on the \(available) cores bound to this rank: they will take turns; --threads \(available) fits"
+                : "\(threads) threads on \(boundCores) bound to this rank: they will take turns; --threads \(available) fits"
         } else {
             oversubscription = localRanks * threads <= available ? nil
                 : "\(localRanks) ranks x \(threads) threads on \(available) cores: they will take turns; --threads \(cores) fits"
@@ -51,5 +52,7 @@ public struct ThreadPlan: Equatable, Sendable {
     }
 
     /// The rank's worker threads, pinned as planned.
-    public func makeWorkers() -> WorkerThreads { WorkerThreads(count: threads, cpus: cpus) }
+    public func makeWorkers() -> WorkerThreads {
+        WorkerThreads(count: threads, cpus: cpus, sharesCPUs: oversubscription != nil)
+    }
 }

@@ -22,6 +22,8 @@ final class ThreadPlanTests: XCTestCase {
         let fewer = try ThreadPlan.make(requested: 1, environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"],
                                         allowedCPUs: [2, 3], nodeCPUs: 4)
         XCTAssertEqual(fewer.cpus, [2])
+        let over = try ThreadPlan.make(requested: 2, environment: [:], allowedCPUs: [3], nodeCPUs: 4)
+        XCTAssertEqual(over.oversubscription, "2 threads on the 1 core bound to this rank: they will take turns; --threads 1 fits")
     }
 
     func testUnboundRanksShareTheNodeUnpinnedAndOversubscriptionIsNamed() throws {

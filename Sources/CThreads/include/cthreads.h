@@ -22,5 +22,7 @@ void cthreads_store(long *word, long value);
 long cthreads_add(long *word, long delta);
 /// Spins up to `spins` times, pausing between reads, while *word == seen; returns the last value read.
 long cthreads_spin_while_equal(const long *word, long seen, long spins);
+/// Gives the CPU to another runnable thread, if there is one.
+void cthreads_yield(void);
 
 #endif

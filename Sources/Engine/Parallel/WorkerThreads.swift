@@ -9,7 +9,8 @@ import Darwin
 /// worker its index, the calling thread working as worker 0, and returns when all of them are done. Between jobs
 /// a worker spins for a while on the job number (a step's jobs follow each other within microseconds, and waking
 /// a sleeping thread costs more than the job of a small model), then sleeps on a condition variable; none is
-/// created per job. Workers can be pinned to CPUs.
+/// created per job. Workers can be pinned to CPUs. Where threads outnumber the CPUs they may use, nobody spins:
+/// a spinning thread would hold the very CPU that the thread it waits for needs.
 public final class WorkerThreads: @unchecked Sendable {
     /// Workers, the calling thread included.
     public let count: Int
@@ -21,13 +22,17 @@ public final class WorkerThreads: @unchecked Sendable {
     // Atomic words: the job number (workers run each number once; -1 stops them), workers still on the job.
     private let jobNumber = UnsafeMutablePointer<Int>.allocate(capacity: 1)
     private let running = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-    /// Pauses a worker spins through before it sleeps: some tens of microseconds.
-    private static let spins = 20_000
+    /// Pauses a waiting thread spins through before it sleeps (a worker) or yields (the caller): some tens of
+    /// microseconds, or none when threads take turns on CPUs.
+    private let spins: Int
 
     /// `count` workers; `cpus`, when given, the CPUs to pin them to in order (worker 0, the caller, included).
-    public init(count: Int, cpus: [Int]? = nil) {
+    /// `sharesCPUs`: other threads (other ranks' workers, say) compete for the same CPUs.
+    public init(count: Int, cpus: [Int]? = nil, sharesCPUs: Bool = false) {
         precondition(count >= 1, "WorkerThreads: at least one worker")
         self.count = count
+        let usable = cpus?.count ?? Self.allowedCPUs().count
+        spins = sharesCPUs || (usable > 0 && usable < count) ? 0 : 20_000
         jobNumber.initialize(to: 0)
         running.initialize(to: 0)
         pthread_mutex_init(lock, nil)
@@ -81,8 +86,11 @@ public final class WorkerThreads: @unchecked Sendable {
             publish(cthreads_load(jobNumber) + 1)
             body(0)
             // The job may not outlive this call: wait until every worker has left it.
-            var left = cthreads_load(running)
-            while left != 0 { left = cthreads_spin_while_equal(running, left, 1 << 20) }
+            var left = cthreads_spin_while_equal(running, count - 1, spins)
+            while left != 0 {
+                cthreads_yield()
+                left = cthreads_spin_while_equal(running, left, spins)
+            }
             job = nil
         }
     }
@@ -98,7 +106,7 @@ public final class WorkerThreads: @unchecked Sendable {
     private func work(as index: Int) {
         var seen = 0
         while true {
-            var number = cthreads_spin_while_equal(jobNumber, seen, Self.spins)
+            var number = cthreads_spin_while_equal(jobNumber, seen, spins)
             if number == seen {
                 pthread_mutex_lock(lock)
                 while cthreads_load(jobNumber) == seen { pthread_cond_wait(wake, lock) }
