@@ -45,11 +45,17 @@ public func winogradKernelCount(_ g: WindowGeometry, filters: Int) -> Int {
 
 /// The kernel in the transformed space as the GEMMs read it: U for the forward pass, then Uᵀ for the input
 /// gradient, 2 · winogradKernelCount values. Layers keep it while the kernel is unchanged (a step's passes).
+/// `channels` (bounds in multiples of 8) picks the input channels whose values are written,
+/// so that threads can share the work: each writes values of its own.
 public func transformKernelWinograd(_ kernel: UnsafePointer<Float>, _ g: WindowGeometry, filters: Int,
-                                    into transformed: UnsafeMutablePointer<Float>) {
+                                    channels: Range<Int>? = nil, into transformed: UnsafeMutablePointer<Float>) {
+    let channels = channels ?? 0..<g.channels
+    precondition(channels.lowerBound % Lanes.scalarCount == 0 && channels.upperBound % Lanes.scalarCount == 0
+                     && channels.upperBound <= g.channels,
+                 "transformKernelWinograd: channels \(channels) of \(g.channels), not in whole blocks of 8")
     switch transforms(g) {
-    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).transformKernel(kernel, into: transformed)
-    case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).transformKernel(kernel, into: transformed)
+    case .f4x3: WinogradConvolution<F4x3>(g, filters: filters).transformKernel(kernel, channels: channels, into: transformed)
+    case .f2x5: WinogradConvolution<F2x5>(g, filters: filters).transformKernel(kernel, channels: channels, into: transformed)
     }
 }
 
@@ -352,13 +358,13 @@ private struct WinogradConvolution<W: WinogradTransform> {
 
     /// U = G g Gᵀ [point][filter panel][channel][16], then Uᵀ [point][channel panel][filter][16], for eight
     /// channels and eight filters at a time; Uᵀ's blocks are U's through 8×8 transposes.
-    func transformKernel(_ kernel: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+    func transformKernel(_ kernel: UnsafePointer<Float>, channels: Range<Int>, into u: UnsafeMutablePointer<Float>) {
         let c = g.channels, r = W.r, t = W.t, points = Self.points, ut = u + points * c * filters
         let lanes = Lanes.scalarCount
         // Eight channels' G g Gᵀ (rows 8·t: channel i's t×t in rows i·t..<(i+1)·t), then G g (t rows of r) and
         // the taps (r rows of r) of the channel in hand.
         withVectorTile(rows: lanes * t + t + r, columns: t) { tile in
-            for firstChannel in stride(from: 0, to: c, by: lanes) {
+            for firstChannel in stride(from: channels.lowerBound, to: channels.upperBound, by: lanes) {
                 for o in stride(from: 0, to: filters, by: lanes) {
                     for i in 0..<lanes {
                         let channel = firstChannel + i, taps = lanes * t + t

@@ -229,6 +229,7 @@ public final class Trainer {
         let computeStart = Date()
         let lanes = lanes, loss = configuration.loss, workers = workers
         var ownShareDone = computeStart
+        if lanes.count > 1 { model.prepareSharedState(workers: workers) }
         // Each lane takes a contiguous share, as ranks do of the global batch.
         workers.run { lane in
             let share = workers.share(of: indices.count, worker: lane)
@@ -342,6 +343,7 @@ public final class Trainer {
         let width = 2 + classes * classes, count = copies.count
         var sums = [Double](repeating: 0, count: width * count)
         let mine = communicator.share(of: data.count)
+        if count > 1 { copies[0].prepareSharedState(workers: workers) }
         sums.withUnsafeMutableBufferPointer { sums in
             let sums = sums
             workers.run { lane in

@@ -165,6 +165,23 @@ final class WinogradTests: XCTestCase {
         return transformed
     }
 
+    func testKernelTransformedInChannelPartsIsTheWholeTransform() {
+        for (r, channels, filters) in [(3, 32, 16), (5, 16, 32)] {
+            let g = WindowGeometry(batch: 1, inputHeight: 12, inputWidth: 12, channels: channels, windowHeight: r,
+                                   windowWidth: r, strideHeight: 1, strideWidth: 1, padding: .valid)
+            var rng = SplitMix64(seed: 7)
+            let kernel = (0..<r * r * channels * filters).map { _ in rng.nextFloat(in: -1, 1) }
+            var parts = [Float](repeating: .nan, count: 2 * winogradKernelCount(g, filters: filters))
+            parts.withUnsafeMutableBufferPointer { buffer in
+                for channels in [0..<8, 8..<channels - 8, channels - 8..<channels] {
+                    transformKernelWinograd(kernel, g, filters: filters, channels: channels, into: buffer.baseAddress!)
+                }
+            }
+            XCTAssertEqual(parts.map(\.bitPattern), Self.transformed(kernel, g, filters: filters).map(\.bitPattern),
+                           "\(r)x\(r), \(channels) channels")
+        }
+    }
+
     func testAppliesWhereItCutsTheWork() {
         func geometry(_ size: Int, _ r: Int, channels: Int = 32, stride: Int = 1) -> WindowGeometry {
             WindowGeometry(batch: 1, inputHeight: size, inputWidth: size, channels: channels, windowHeight: r,

@@ -37,11 +37,9 @@ public struct Conv2D: Layer {
     private var outputs = ReusedTensors(count: 2)
     private var inputGradients = ReusedTensors(count: 1)
     private var geometry: WindowGeometry?
-    // Winograd: the kernel as last transformed (its bits), its values in the transformed space (U, then Uᵀ), kept
-    // while the kernel is unchanged (a step's passes); and the kernel gradient summed in the transformed space
-    // over the passes until `completeGradients`.
-    private var transformedFrom: [Float] = []
-    private var transformedKernel: [Float] = []
+    // Winograd: the kernel in the transformed space, shared with the replicas; and the kernel gradient summed in
+    // the transformed space over the passes until `completeGradients`.
+    private let transformed = TransformedKernel()
     private var transformedKernelGradient: [Float] = []
     private var kernelGradientPending = false
 
@@ -119,11 +117,11 @@ public struct Conv2D: Layer {
         let bias = useBias ? UnsafePointer(store.pointer(parameters[1])) : nil
         let (filters, activation) = (filters, activation)
         let winograd = runsWinograd
-        if winograd { transformKernelIfChanged(kernel, g) }
+        if winograd { transformed.update(from: kernel, count: parameters[0].count, g, filters: filters) }
         let y = outputs.next(batch: x.batchSize, sampleShape: outputShape) { yp in
             x.withPointer { xp in
                 if winograd {
-                    transformedKernel.withUnsafeBufferPointer {
+                    transformed.values.withUnsafeBufferPointer {
                         convolveWinograd(xp, g, transformedKernel: $0.baseAddress!, filters: filters, bias: bias,
                                          activation: activation, into: yp)
                     }
@@ -138,20 +136,10 @@ public struct Conv2D: Layer {
         return y
     }
 
-    /// Brings `transformedKernel` up to date with the kernel, unless its bits are those last transformed.
-    private mutating func transformKernelIfChanged(_ kernel: UnsafePointer<Float>, _ g: WindowGeometry) {
-        let count = parameters[0].count
-        let unchanged = transformedFrom.count == count
-            && transformedFrom.withUnsafeBytes { memcmp($0.baseAddress!, kernel, count * MemoryLayout<Float>.size) == 0 }
-        guard !unchanged else { return }
-        // Copied into the buffer it already has: the kernel changes every step.
-        resize(&transformedFrom, to: count)
-        transformedFrom.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: kernel, count: count) }
-        resize(&transformedKernel, to: 2 * winogradKernelCount(g, filters: filters))
-        let filters = filters
-        transformedKernel.withUnsafeMutableBufferPointer {
-            transformKernelWinograd(kernel, g, filters: filters, into: $0.baseAddress!)
-        }
+    public mutating func prepareSharedState(store: ParameterStore, workers: WorkerThreads) {
+        guard runsWinograd else { return }
+        transformed.update(from: store.pointer(parameters[0]), count: parameters[0].count, windows(batch: 1),
+                           filters: filters, workers: workers)
     }
 
     public mutating func completeGradients(store: ParameterStore) {
@@ -217,7 +205,7 @@ public struct Conv2D: Layer {
                     kernelGradientPending = true
                 }
                 input.withPointer { xp in
-                    transformedKernel.withUnsafeBufferPointer { u in
+                    transformed.values.withUnsafeBufferPointer { u in
                         transformedKernelGradient.withUnsafeMutableBufferPointer { du in
                             func gradients(into dxp: UnsafeMutablePointer<Float>?) {
                                 convolutionGradientsWinograd(
@@ -261,5 +249,36 @@ public struct Conv2D: Layer {
             }
         }
         return dx
+    }
+}
+
+/// A convolution's kernel in Winograd's space (U, then Uᵀ) and the kernel bits it came from, kept while they are
+/// unchanged (a step's passes). One for a model and its replicas, which share the weights: a replica copies the
+/// layer and with it this reference. Replicas running side by side find it up to date (`prepareSharedState`) and
+/// only read it.
+private final class TransformedKernel {
+    private var source: [Float] = []
+    private(set) var values: [Float] = []
+
+    /// Transforms `kernel` unless its bits are those last transformed, the input channels split among `workers`.
+    func update(from kernel: UnsafePointer<Float>, count: Int, _ g: WindowGeometry, filters: Int,
+                workers: WorkerThreads? = nil) {
+        let unchanged = source.count == count
+            && source.withUnsafeBytes { memcmp($0.baseAddress!, kernel, count * MemoryLayout<Float>.size) == 0 }
+        guard !unchanged else { return }
+        // Copied into the buffer it already has: the kernel changes every step.
+        resize(&source, to: count)
+        source.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: kernel, count: count) }
+        resize(&values, to: 2 * winogradKernelCount(g, filters: filters))
+        values.withUnsafeMutableBufferPointer { buffer in
+            let u = buffer.baseAddress!
+            guard let workers, workers.count > 1 else {
+                return transformKernelWinograd(kernel, g, filters: filters, into: u)
+            }
+            workers.run { worker in
+                transformKernelWinograd(kernel, g, filters: filters,
+                                        channels: workers.share(of: g.channels, worker: worker, granule: 8), into: u)
+            }
+        }
     }
 }

@@ -22,6 +22,10 @@ public protocol Layer {
     /// gradients over a step's passes in its own form first (Conv2D under Winograd, in the transformed space).
     /// The model calls it after the last pass of a step, before the gradients are read.
     mutating func completeGradients(store: ParameterStore)
+    /// Brings up to date what the layer derives from its weights and shares with the model's replicas (which
+    /// share the weights), the work split among `workers`. Called before replicas run passes side by side: their
+    /// passes then only read it.
+    mutating func prepareSharedState(store: ParameterStore, workers: WorkerThreads)
 }
 
 extension Layer {
@@ -30,6 +34,8 @@ extension Layer {
     }
 
     public mutating func completeGradients(store: ParameterStore) {}
+
+    public mutating func prepareSharedState(store: ParameterStore, workers: WorkerThreads) {}
 
     public var parameterSpecs: [ParameterSpec] { [] }
     public var parameters: [ParameterView] {

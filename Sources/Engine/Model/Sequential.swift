@@ -143,6 +143,12 @@ public final class Sequential {
         return x
     }
 
+    /// Brings up to date what the layers derive from the weights and share with the replicas (Conv2D's kernel
+    /// under Winograd), the work split among `workers`: call it before replicas run passes side by side.
+    public func prepareSharedState(workers: WorkerThreads) {
+        for i in layers.indices { layers[i].prepareSharedState(store: store, workers: workers) }
+    }
+
     /// Backpropagates the gradient of the loss with respect to `forward`'s output through every layer,
     /// adding into `store.gradients`. Returns the gradient with respect to the input; with `inputGradient`
     /// false (training) it stops at the first layer with weights, skips that layer's input gradient and
