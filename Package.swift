@@ -42,7 +42,7 @@ let package = Package(
         // MARK: Engine: tensors, layers, losses, optimizers, Sequential, the worker threads of a rank. No MPI, no
         // files. CThreads: the Linux CPU-affinity calls Swift's Glibc module leaves out
         .target(name: "CThreads"),
-        .target(name: "Engine", dependencies: ["Kernels", "InputChecks", "CThreads"], swiftSettings: release),
+        .target(name: "Engine", dependencies: ["Kernels", "CKernels", "InputChecks", "CThreads"], swiftSettings: release),
 
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
         .target(name: "MNIST", dependencies: ["Engine", "InputChecks", "CZlib"], swiftSettings: release),

@@ -33,7 +33,7 @@ public struct Adam: Optimizer {
         forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: m, slot: v) { w, g, m, v in
             m += (g - m) * (1 - b1)
             v += (g * g - v) * (1 - b2)
-            w -= alpha * m / (v.squareRoot() + eps)
+            w -= alpha * m / (squareRoot(v) + eps)
         }
     }
 }

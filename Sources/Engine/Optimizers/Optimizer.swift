@@ -1,3 +1,5 @@
+import CKernels
+
 /// An optimizer with Keras semantics. Its per-parameter state is one flat buffer: slot k (e.g. Adam's "v") is
 /// `slots[k*count ..< (k+1)*count]`, laid out like the model's trainable parameters (`ParameterStore.values`),
 /// so it can be saved, restored and broadcast as is.
@@ -40,6 +42,10 @@ extension Optimizer {
         }
     }
 }
+
+/// √v lane by lane in one vector instruction (`ckernels_sqrt8`), for the optimizers' formulas.
+@inline(__always)
+func squareRoot(_ v: SIMD8<Float>) -> SIMD8<Float> { ckernels_sqrt8(v) }
 
 /// Eight parameters at a time: calls `update` with SIMD8 chunks of the weights, their gradients and two state
 /// slots (pass the weights again for a slot an optimizer lacks; what `update` writes to it is dropped), the last

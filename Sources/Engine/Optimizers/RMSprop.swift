@@ -24,13 +24,13 @@ public struct RMSprop: Optimizer {
         if mu > 0 {
             forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: mom) { w, g, v, mom in
                 v = rho * v + (1 - rho) * g * g
-                mom = mu * mom + lr * g / (v + eps).squareRoot()
+                mom = mu * mom + lr * g / squareRoot(v + eps)
                 w -= mom
             }
         } else {
             forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: w + i) { w, g, v, _ in
                 v = rho * v + (1 - rho) * g * g
-                w -= lr * g / (v + eps).squareRoot()
+                w -= lr * g / squareRoot(v + eps)
             }
         }
     }
