@@ -45,8 +45,9 @@ public struct ThreadPlan: Equatable, Sendable {
             oversubscription = threads <= available ? nil
                 : "\(threads) threads on \(boundCores) bound to this rank: they will take turns; --threads \(available) fits"
         } else {
+            let who = localRanks == 1 ? "\(threads) threads" : "\(localRanks) ranks x \(threads) threads"
             oversubscription = localRanks * threads <= available ? nil
-                : "\(localRanks) ranks x \(threads) threads on \(available) cores: they will take turns; --threads \(cores) fits"
+                : "\(who) on \(available) cores: they will take turns; --threads \(cores) fits"
         }
         return ThreadPlan(threads: threads, cpus: pinned, oversubscription: oversubscription)
     }

@@ -33,6 +33,8 @@ final class ThreadPlanTests: XCTestCase {
         XCTAssertNil(plan.cpus)
         let over = try ThreadPlan.make(requested: 3, environment: environment, allowedCPUs: [0, 1, 2, 3], nodeCPUs: 4)
         XCTAssertEqual(over.oversubscription, "2 ranks x 3 threads on 4 cores: they will take turns; --threads 2 fits")
+        let lone = try ThreadPlan.make(requested: 3, environment: [:], allowedCPUs: [0, 1], nodeCPUs: 2)
+        XCTAssertEqual(lone.oversubscription, "3 threads on 2 cores: they will take turns; --threads 2 fits")
     }
 
     func testThreadCountsOutOfRangeAreRefusedNamingTheirSource() {
