@@ -181,3 +181,6 @@ public struct TrainingError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// "1 rank", "2 ranks": a count and its noun, for the lines the training and its commands print.
+public func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }

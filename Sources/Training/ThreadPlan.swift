@@ -41,13 +41,14 @@ public struct ThreadPlan: Equatable, Sendable {
         let pinned = ownsCPUs && !allowedCPUs.isEmpty ? Array(allowedCPUs.prefix(threads)) : nil
         let oversubscription: String?
         if bound {
-            let boundCores = available == 1 ? "the 1 core" : "the \(available) cores"
             oversubscription = threads <= available ? nil
-                : "\(threads) threads on \(boundCores) bound to this rank: they will take turns; --threads \(available) fits"
+                : "\(counted(threads, "thread")) on the \(counted(available, "core")) bound to this rank: they will take "
+                    + "turns; --threads \(available) fits"
         } else {
-            let who = localRanks == 1 ? "\(threads) threads" : "\(localRanks) ranks x \(threads) threads"
+            let who = localRanks == 1 ? counted(threads, "thread")
+                : "\(counted(localRanks, "rank")) x \(counted(threads, "thread"))"
             oversubscription = localRanks * threads <= available ? nil
-                : "\(who) on \(available) cores: they will take turns; --threads \(cores) fits"
+                : "\(who) on \(counted(available, "core")): they will take turns; --threads \(cores) fits"
         }
         return ThreadPlan(threads: threads, cpus: pinned, oversubscription: oversubscription)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Engine
 import Foundation
+import Training
 
 /// `mnist-train check-mpi`: checks that collectives give exact results across the job's ranks, and times the
 /// gradient allreduce of each preset. Run it under mpirun on a new cluster before training.

@@ -35,6 +35,8 @@ final class ThreadPlanTests: XCTestCase {
         XCTAssertEqual(over.oversubscription, "2 ranks x 3 threads on 4 cores: they will take turns; --threads 2 fits")
         let lone = try ThreadPlan.make(requested: 3, environment: [:], allowedCPUs: [0, 1], nodeCPUs: 2)
         XCTAssertEqual(lone.oversubscription, "3 threads on 2 cores: they will take turns; --threads 2 fits")
+        let single = try ThreadPlan.make(requested: 2, environment: [:], allowedCPUs: [0], nodeCPUs: 1)
+        XCTAssertEqual(single.oversubscription, "2 threads on 1 core: they will take turns; --threads 1 fits")
     }
 
     func testThreadCountsOutOfRangeAreRefusedNamingTheirSource() {

@@ -90,9 +90,6 @@ func format(_ value: Double, _ decimals: Int) -> String {
     return decimals == 0 ? String(Int(rounded)) : String(rounded)
 }
 
-/// "1 rank", "2 ranks": a count and its noun.
-func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-
 func printTable(header: [String], rows: [[String]]) {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
     func line(_ cells: [String]) -> String {
