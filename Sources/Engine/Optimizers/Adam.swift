@@ -28,9 +28,15 @@ public struct Adam: Optimizer {
                        slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
         let t = Float(iterations)
         let alpha = learningRate * (1 - powf(beta2, t)).squareRoot() / (1 - powf(beta1, t))
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
         let (i, m, v) = (range.lowerBound, slots + range.lowerBound, slots + count + range.lowerBound)
-        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: m, slot: v) { w, g, m, v in
+        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: m, slot: v,
+                        Formula(alpha: alpha, b1: beta1, b2: beta2, eps: epsilon))
+    }
+
+    private struct Formula: ChunkFormula {
+        let alpha, b1, b2, eps: Float
+        @inline(__always)
+        func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ m: inout SIMD8<Float>, _ v: inout SIMD8<Float>) {
             m += (g - m) * (1 - b1)
             v += (g * g - v) * (1 - b2)
             w -= alpha * m / (squareRoot(v) + eps)

@@ -52,12 +52,22 @@ func squareRoot(_ v: SIMD8<Float>) -> SIMD8<Float> { ckernels_sqrt8(v) }
 /// partial chunk through zero-filled copies. Each optimizer writes its formula once, and the compiler, which must
 /// assume the four buffers may overlap, still gets vector arithmetic (square roots and divisions above all).
 /// Lane by lane it is the same arithmetic as the scalar formula, so the results are the same bits.
+/// An optimizer's formula for eight parameters: a type rather than a closure, so that the compiler, which
+/// specializes `forEachChunkOf8` for it, inlines the formula into the loop (a closure with a square root and a
+/// division stayed out of line, one call per chunk).
+protocol ChunkFormula {
+    func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ first: inout SIMD8<Float>, _ second: inout SIMD8<Float>)
+}
+
 @inline(__always)
 func forEachChunkOf8(
     count: Int, weights w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
     slot first: UnsafeMutablePointer<Float>, slot second: UnsafeMutablePointer<Float>,
-    _ update: (_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ first: inout SIMD8<Float>, _ second: inout SIMD8<Float>) -> Void
+    _ formula: some ChunkFormula
 ) {
+    @inline(__always) func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ a: inout SIMD8<Float>, _ b: inout SIMD8<Float>) {
+        formula.update(&w, g, &a, &b)
+    }
     typealias V = SIMD8<Float>
     func load(_ p: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p + i).loadUnaligned(as: V.self) }
     func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self) }

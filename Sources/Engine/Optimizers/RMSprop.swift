@@ -19,17 +19,22 @@ public struct RMSprop: Optimizer {
 
     public func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                        slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
-        let (lr, rho, mu, eps) = (learningRate, rho, momentum, epsilon)
         let (i, v, mom) = (range.lowerBound, slots + range.lowerBound, slots + count + range.lowerBound)
-        if mu > 0 {
-            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: mom) { w, g, v, mom in
-                v = rho * v + (1 - rho) * g * g
+        let formula = Formula(lr: learningRate, rho: rho, mu: momentum, eps: epsilon)
+        // Without momentum the second slot is the weights again, as forEachChunkOf8 allows.
+        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: momentum > 0 ? mom : w + i,
+                        formula)
+    }
+
+    private struct Formula: ChunkFormula {
+        let lr, rho, mu, eps: Float
+        @inline(__always)
+        func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ v: inout SIMD8<Float>, _ mom: inout SIMD8<Float>) {
+            v = rho * v + (1 - rho) * g * g
+            if mu > 0 {
                 mom = mu * mom + lr * g / squareRoot(v + eps)
                 w -= mom
-            }
-        } else {
-            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: v, slot: w + i) { w, g, v, _ in
-                v = rho * v + (1 - rho) * g * g
+            } else {
                 w -= lr * g / squareRoot(v + eps)
             }
         }

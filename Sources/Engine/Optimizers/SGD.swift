@@ -17,14 +17,18 @@ public struct SGD: Optimizer {
 
     public func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                        slots: UnsafeMutablePointer<Float>, count: Int, range: Range<Int>) {
-        let lr = learningRate, mu = momentum, nesterov = nesterov, i = range.lowerBound
-        guard mu > 0 else {
-            forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: w + i, slot: w + i) { w, g, _, _ in
-                w = w.addingProduct(-lr, g)
-            }
-            return
-        }
-        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: slots + i, slot: w + i) { w, g, v, _ in
+        let i = range.lowerBound
+        // Without momentum both slots are the weights again, as forEachChunkOf8 allows.
+        forEachChunkOf8(count: range.count, weights: w + i, gradients: g + i, slot: momentum > 0 ? slots + i : w + i, slot: w + i,
+                        Formula(lr: learningRate, mu: momentum, nesterov: nesterov))
+    }
+
+    private struct Formula: ChunkFormula {
+        let lr, mu: Float
+        let nesterov: Bool
+        @inline(__always)
+        func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ v: inout SIMD8<Float>, _: inout SIMD8<Float>) {
+            guard mu > 0 else { return w = w.addingProduct(-lr, g) }
             v = mu * v - lr * g
             w += nesterov ? mu * v - lr * g : v
         }
