@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Kernels", "CKernels", "InputChecks", "CThreads"], swiftSettings: release),
 
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
-        .target(name: "MNIST", dependencies: ["Engine", "InputChecks", "CZlib"], swiftSettings: release),
+        .target(name: "MNIST", dependencies: ["Engine", "CKernels", "InputChecks", "CZlib"], swiftSettings: release),
 
         // MARK: Distributed: the Communicator protocol, OpenMPI and single-process implementations
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: release),

@@ -242,3 +242,11 @@ void ckernels_tile_6x16_avx2(const float *const *rows, int row_count, long depth
     __builtin_trap();
 }
 #endif
+
+void ckernels_scale_bytes(const unsigned char *bytes, float *out, long count, const unsigned char *next,
+                          long next_count) {
+    if (next) {
+        for (long i = 0; i < next_count; i += 64) __builtin_prefetch(next + i);
+    }
+    for (long i = 0; i < count; i++) out[i] = (float)bytes[i] / 255.0f;
+}

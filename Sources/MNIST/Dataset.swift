@@ -1,3 +1,4 @@
+import CKernels
 import Engine
 import Foundation
 
@@ -43,8 +44,6 @@ public struct Dataset: Sendable {
     }
 
     /// byte / 255 correctly rounded, as Keras' `x / 255.0` (multiplying by a rounded 1/255 is an ulp off).
-    @usableFromInline static let scaled: [Float] = (0..<256).map { Float($0) / 255 }
-
     /// Samples `range` as a new dataset (e.g. a validation split).
     public func subset(_ range: Range<Int>) -> Dataset {
         let pixels = rows * columns
@@ -65,12 +64,15 @@ public struct Dataset: Sendable {
         let pixels = rows * columns
         // Every index is checked once per sample; the pixel loop then runs on buffers, without a check per pixel.
         images.withUnsafeBufferPointer { source in
-            Dataset.scaled.withUnsafeBufferPointer { scaled in
-                for (row, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < count, "Dataset: sample \(index) of \(count)")
-                    let from = source.baseAddress! + index * pixels, to = target + row * pixels
-                    for p in 0..<pixels { to[p] = scaled[Int(from[p])] }
-                }
+            var row = 0, index = indices.startIndex
+            while index != indices.endIndex {
+                let sample = indices[index]
+                precondition(sample >= 0 && sample < count, "Dataset: sample \(sample) of \(count)")
+                indices.formIndex(after: &index)
+                let next = index == indices.endIndex ? nil : indices[index]
+                ckernels_scale_bytes(source.baseAddress! + sample * pixels, target + row * pixels, pixels,
+                                     next.flatMap { $0 >= 0 && $0 < count ? source.baseAddress! + $0 * pixels : nil }, pixels)
+                row += 1
             }
         }
     }

@@ -54,5 +54,12 @@ static inline __attribute__((always_inline)) ckernels_float8 ckernels_sqrt8(cker
     return __builtin_elementwise_sqrt(x);
 }
 
+/// Image bytes as floats in [0, 1]: out[i] = bytes[i] / 255, each correctly rounded (a division, not a
+/// multiplication by 1/255), in vector instructions the compiler chooses; Swift's SIMD conversions from bytes stay
+/// calls. Then asks for the `next_count` bytes at `next`, the next image to read, to be brought into cache: images
+/// are read in random order, and a load that waits for memory costs more than the conversion.
+void ckernels_scale_bytes(const unsigned char *bytes, float *out, long count, const unsigned char *_Nullable next,
+                          long next_count);
+
 #pragma clang assume_nonnull end
 #endif
