@@ -33,6 +33,14 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(data.subset(1..<2).labels, [8])
     }
 
+    func testEveryByteScalesToItsCorrectlyRoundedQuotient() {
+        // 17x17: whole vectors and a tail; every byte value, in two samples read in reverse order.
+        let bytes = (0..<2 * 289).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let data = Dataset(images: bytes, labels: [0, 1], rows: 17, columns: 17)
+        let expected = (bytes[289...] + bytes[..<289]).map { Float($0) / 255 }
+        XCTAssertEqual(data.batch([1, 0]).images.scalars, Array(expected))
+    }
+
     func testPickleWalkerFindsBuffersAndRejectsUnknownOpcodes() throws {
         // PROTO 2, SHORT_BINSTRING "f4", BINSTRING of 1024 bytes, BININT1, TUPLE2, STOP.
         var pickle: [UInt8] = [0x80, 2, 0x55, 2, 0x66, 0x34, 0x54, 0x00, 0x04, 0x00, 0x00]
