@@ -19,7 +19,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         case .linear: break
         case .relu: for i in 0..<count { x[i] = max(x[i], 0) }
         case .tanh: Activation.tanhInPlace(x, count: count)
-        case .sigmoid: for i in 0..<count { x[i] = Activation.sigmoid(x[i]) }
+        case .sigmoid: Activation.inPlace(x, count: count, Activation.sigmoid8)
         case .selu:
             for i in 0..<count {
                 let v = x[i]
@@ -58,31 +58,68 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// `function` over `count` values in place, eight lanes at a time, the tail through a zero-filled vector.
     @inline(__always)
-    public static func sigmoid(_ v: Float) -> Float {
-        // Never exp of a large positive number: stable for any v.
-        if v >= 0 { return 1 / (1 + expf(-v)) }
-        let e = expf(v)
-        return e / (1 + e)
-    }
-
-    /// tanh in place, eight lanes at a time: the odd 13/6 rational approximation Eigen uses for float (within
-    /// 2 ulp of 1 of tanhf, see ActivationKernelTests), on inputs clamped to ±7.9988, where tanh is 1 in float.
-    static func tanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    static func inPlace(_ x: UnsafeMutablePointer<Float>, count: Int, _ function: (SIMD8<Float>) -> SIMD8<Float>) {
         var i = 0
         while i + 8 <= count {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(x + i).storeBytes(of: tanh8(v), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(x + i).storeBytes(of: function(v), as: SIMD8<Float>.self)
             i += 8
         }
         if i < count {
             var tail = SIMD8<Float>(repeating: 0)
             for j in i..<count { tail[j - i] = x[j] }
-            let y = tanh8(tail)
+            let y = function(tail)
             for j in i..<count { x[j] = y[j - i] }
         }
     }
 
+    /// σ(v) = 1 / (1 + e⁻ᵛ) for v ≥ 0 and eᵛ / (1 + eᵛ) below: exp of a number ≤ 0 only, stable for any v.
+    @inline(__always)
+    static func sigmoid8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let negative = v .< 0
+        let e = exp8(v.replacing(with: -v, where: .!negative))
+        return SIMD8<Float>(repeating: 1).replacing(with: e, where: negative) / (1 + e)
+    }
+
+    /// eˣ for x ≤ 0 over eight lanes (what sigmoid needs), Cephes' expf: x = n·ln 2 + r with |r| ≤ ln 2 / 2, a
+    /// degree-5 polynomial for eʳ, and 2ⁿ written into the exponent bits (within 2 ulp of expf, see
+    /// ActivationKernelTests). Below -87.3365, where eˣ falls under the smallest normal float, it returns 0; above
+    /// 0 it returns 1; NaN stays NaN.
+    @inline(__always)
+    static func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
+        typealias V = SIMD8<Float>
+        let low = V(repeating: -87.336_55)
+        var x = input
+        x.replace(with: 0, where: x .> 0)
+        x.replace(with: low, where: x .< low)
+        // n = round(x / ln 2): adding 1.5·2²³ rounds to an integer, which the sum holds in its low bits.
+        let magic = V(repeating: 12_582_912)
+        let shifted = magic.addingProduct(x, V(repeating: 1.442_695_04))
+        let n = shifted - magic
+        // r = x - n·ln 2, ln 2 in two parts so that n·ln 2's high part is exact.
+        var r = x.addingProduct(n, V(repeating: -0.693_359_375))
+        r = r.addingProduct(n, V(repeating: 2.121_944_4e-4))
+        func step(_ acc: V, _ c: Float) -> V { V(repeating: c).addingProduct(acc, r) }
+        var p = V(repeating: 1.987_569_150_0e-4)
+        p = step(p, 1.398_199_950_7e-3)
+        p = step(p, 8.333_451_907_3e-3)
+        p = step(p, 4.166_579_589_4e-2)
+        p = step(p, 1.666_666_545_9e-1)
+        p = step(p, 5.000_000_120_1e-1)
+        p = (r + 1).addingProduct(p, r * r)
+        // 2ⁿ, n in [-126, 0]: n + 127 in the exponent field, a normal float, so the product is exact.
+        let power = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+        let scaled = p * unsafeBitCast(power, to: V.self)
+        return scaled.replacing(with: 0, where: input .< low)
+    }
+
+    /// tanh in place (`tanh8`).
+    static func tanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { inPlace(x, count: count, tanh8) }
+
+    /// tanh over eight lanes: the odd 13/6 rational approximation Eigen uses for float (within 2 ulp of 1 of
+    /// tanhf, see ActivationKernelTests), on inputs clamped to ±7.9988, where tanh is 1 in float.
     @inline(__always)
     static func tanh8(_ input: SIMD8<Float>) -> SIMD8<Float> {
         // Not `clamped`: its pointwiseMin and pointwiseMax stay calls, two a vector.
