@@ -51,6 +51,13 @@ public func sgemm(
         if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
+    // For a few rows of A, a transposed B is the costly operand: packing it moves n·k values for the m·n·k
+    // products (a dense layer's input gradient, dz·Wᵀ, packed all of W each pass). The product the other way
+    // round, Cᵀ = B·op(A)ᵀ, reads B's rows in place and packs op(A) instead.
+    if transposeB && m <= fewRows && n > fewRows {
+        return multiplyTransposed(transposeA: transposeA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                                  accumulate: accumulate)
+    }
     let kBlock = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC)
     // Read once: the choice of B in place and the kernels that read it must agree.
     let isa = KernelISA.active
@@ -93,6 +100,40 @@ public func sgemm(
                 }
             }
         }
+    }
+}
+
+/// C (+)= op(A)·Bᵀ as Cᵀ (+)= B·op(A)ᵀ in scratch, transposed into C afterwards; a C to add to is transposed
+/// into the scratch first, so that each element's products join the same chain of FMAs in the same order: the
+/// same bits as the direct product.
+private func multiplyTransposed(
+    transposeA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+) {
+    let transposedC = ScratchBuffers.ofThisThread.lend(floats: n * m)
+    defer { ScratchBuffers.ofThisThread.giveBack(transposedC) }
+    if accumulate { transpose(c, rows: m, columns: n, ld: ldc, into: transposedC, ld: m) }
+    sgemm(transposeA: false, transposeB: !transposeA, m: n, n: m, k: k, a: b, lda: ldb, b: a, ldb: lda,
+          c: transposedC, ldc: m, accumulate: accumulate)
+    transpose(transposedC, rows: n, columns: m, ld: m, into: c, ld: ldc)
+}
+
+/// The `rows` x `columns` matrix at `source` (rows `ld` apart) as its transpose at `target` (rows `targetLD`
+/// apart): 8×8 blocks through registers, the edges value by value.
+func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int,
+               into target: UnsafeMutablePointer<Float>, ld targetLD: Int) {
+    let wholeRows = rows / 8 * 8, wholeColumns = columns / 8 * 8
+    for i in stride(from: 0, to: wholeRows, by: 8) {
+        for j in stride(from: 0, to: wholeColumns, by: 8) {
+            transpose8x8({ UnsafeRawPointer(source + (i + $0) * ld + j).loadUnaligned(as: SIMD8<Float>.self) },
+                         { UnsafeMutableRawPointer(target + (j + $0) * targetLD + i).storeBytes(of: $1, as: SIMD8<Float>.self) })
+        }
+        for j in wholeColumns..<columns {
+            for r in i..<i + 8 { target[j * targetLD + r] = source[r * ld + j] }
+        }
+    }
+    for r in wholeRows..<rows {
+        for j in 0..<columns { target[j * targetLD + r] = source[r * ld + j] }
     }
 }
 

@@ -117,6 +117,27 @@ final class GEMMTests: XCTestCase {
         check(transposeA: false, transposeB: true, m: 13, n: 2_061, k: 70, accumulate: true)
     }
 
+    /// A few rows times a transposed B run as Cᵀ = B·op(A)ᵀ; every element must still be the bits of the direct
+    /// product, which a C of many rows (over 64) computes, row by row alike. Over k blocks, accumulating or not.
+    func testFewRowsTimesTransposedBGivesTheBitsOfTheDirectProduct() {
+        for (transposeA, k, accumulate) in [(false, 200, false), (true, 200, true), (false, 800, true)] {
+            let (few, many, n) = (13, 70, 150)
+            let lda = transposeA ? many : k
+            let a = randomScalars(many * k, seed: 4), b = randomScalars(n * k, seed: 5), c0 = randomScalars(many * n, seed: 6)
+            func product(rows: Int) -> [Float] {
+                // The first `rows` rows of op(A): under transposeA, the first `rows` columns of the stored A.
+                var c = Array(c0[0..<rows * n])
+                c.withUnsafeMutableBufferPointer {
+                    sgemm(transposeA: transposeA, transposeB: true, m: rows, n: n, k: k, a: a, lda: lda, b: b, ldb: k,
+                          c: $0.baseAddress!, ldc: n, accumulate: accumulate)
+                }
+                return c
+            }
+            let differing = zip(product(rows: few), product(rows: many)).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "elements of other bits, transposeA \(transposeA), k \(k), accumulate \(accumulate)")
+        }
+    }
+
     func testZeroDepthClearsOrKeepsC() {
         var c: [Float] = [1, 2, 3, 4]
         let empty: [Float] = [0]
