@@ -24,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: System libraries (Debian: libopenmpi-dev + openmpi-bin, libzstd-dev; see deploy/install-deps.sh)
@@ -53,8 +54,13 @@ let package = Package(
         // MARK: Checkpoints: zstd-compressed safetensors, written atomically
         .target(name: "Checkpoint", dependencies: ["Engine", "InputChecks", "CZstd"], swiftSettings: release),
 
+        // MARK: Observability: TensorBoard event files (protobuf code generated from TensorBoard's .proto files by
+        // deploy/generate-protobuf.sh and committed)
+        .target(name: "Observability", dependencies: ["InputChecks", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Protos"], swiftSettings: release),
+
         // MARK: Training: fit, evaluate, early stopping, progress and logs
-        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint", "InputChecks"], swiftSettings: release),
+        .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint", "InputChecks", "Observability"], swiftSettings: release),
 
         // MARK: Command line
         .executableTarget(
@@ -67,8 +73,9 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "MNISTTests", dependencies: ["MNIST", "CZlib"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"], exclude: ["read_tensorboard.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
         .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST"], path: "Tests/Fuzz"),

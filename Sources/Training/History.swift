@@ -26,6 +26,8 @@ public struct StepProgress: Sendable {
     public var epoch: Int
     public var step: Int
     public var steps: Int
+    /// Steps since the run began, across epochs and resumes.
+    public var globalStep: Int
     public var loss: Double
     public var accuracy: Double
     public var elapsed: Double

@@ -130,7 +130,7 @@ public final class Trainer {
                     try checkParametersInSync(step: progress.globalStep)
                 }
                 let totals = progress.epochTotals
-                let stepProgress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, loss: totals[0] / totals[2],
+                let stepProgress = StepProgress(epoch: epoch + 1, step: step + 1, steps: steps, globalStep: progress.globalStep, loss: totals[0] / totals[2],
                                                 accuracy: totals[1] / totals[2], elapsed: Date().timeIntervalSince(start),
                                                 samplesSeen: progress.samplesSeen, learningRate: optimizer.learningRate)
                 observers.forEach { $0.stepEnded(stepProgress) }

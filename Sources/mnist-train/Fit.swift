@@ -46,6 +46,9 @@ struct Fit: ParsableCommand {
     var threads: Int?
     @Option(help: ArgumentHelp("Append JSON-lines records to this file.", valueName: "file")) var log: String?
     @Option(help: "Log a step record every N steps (default 100; 0: epochs only).") var logEvery: Int?
+    @Option(help: ArgumentHelp("Write TensorBoard event files here (DIR/train, DIR/validation), rank 0 only; a resumed run "
+                                   + "continues them.", valueName: "dir"))
+    var tensorboard: String?
     @Flag(help: "Print only the test result (and errors): no header, progress or notes.") var quiet = false
     @Option(help: ArgumentHelp("auto, bar or epochs: a live progress bar, or one line per epoch. auto draws the bar on "
                                + "a terminal, but not under an MPI launcher, where OpenMPI reports a terminal even when "
@@ -266,7 +269,19 @@ struct Fit: ParsableCommand {
             }
             logFile = file
         }
-        trainer.observers = ([console, logFile] as [(any TrainingObserver)?]).compactMap { $0 }
+        var tensorBoard: TensorBoardLog?
+        if communicator.isRoot, let tensorboard {
+            let board = try TensorBoardLog(directory: tensorboard, model: model, examples: validation ?? testSet,
+                                           resumingFrom: resumed.map { _ in (trainer.progress.globalStep, trainer.history) })
+            if resumed == nil {
+                board.configuration("`mnist-train fit`: \(name), \(counted(communicator.size, "rank")) x "
+                                    + "\(counted(plan.threads, "thread")), \(training.count) training samples\n\n"
+                                    + settingsText(configuration, ranks: communicator.size, threads: plan.threads))
+            }
+            board.warnings.forEach { console?.note("warning: " + $0) }
+            tensorBoard = board
+        }
+        trainer.observers = ([console, logFile, tensorBoard] as [(any TrainingObserver)?]).compactMap { $0 }
         if let resumed {
             if trainer.progress.epoch >= configuration.epochs {
                 console?.note("\(resumed.path) ends a complete run (\(trainer.progress.epoch) epochs, --epochs "

@@ -37,7 +37,7 @@ final class ConsoleReporterTests: XCTestCase {
         var written = ""
         let console = ConsoleReporter(isTerminal: true, columns: 80) { written += $0 }
         console.epochBegan(1, of: 2, steps: 10)
-        console.stepEnded(StepProgress(epoch: 1, step: 3, steps: 10, loss: 1, accuracy: 0.5, elapsed: 1, samplesSeen: 96,
+        console.stepEnded(StepProgress(epoch: 1, step: 3, steps: 10, globalStep: 3, loss: 1, accuracy: 0.5, elapsed: 1, samplesSeen: 96,
                                        learningRate: 0.1))
         console.note("Checkpoint saved: ckpt")
         XCTAssertTrue(written.hasSuffix("\u{1B}[K\nCheckpoint saved: ckpt\n"), written.debugDescription)
@@ -51,7 +51,7 @@ final class ConsoleReporterTests: XCTestCase {
         var written = ""
         let console = ConsoleReporter(isTerminal: false, columns: 80) { written += $0 }
         console.epochBegan(1, of: 2, steps: 10)
-        console.stepEnded(StepProgress(epoch: 1, step: 3, steps: 10, loss: 1, accuracy: 0.5, elapsed: 1, samplesSeen: 96,
+        console.stepEnded(StepProgress(epoch: 1, step: 3, steps: 10, globalStep: 3, loss: 1, accuracy: 0.5, elapsed: 1, samplesSeen: 96,
                                        learningRate: 0.1))
         console.epochEnded(epochRecord())
         XCTAssertEqual(written, "Epoch 1/2 - 2.0s - 100 samples/s - loss: 0.5000 - accuracy: 0.9000\n")

@@ -1,0 +1,46 @@
+/// Images in a grid, each captioned underneath in a 3x5-pixel font drawn at twice its size: white on black, as
+/// MNIST's digits are. `misclassified` captions each digit "label>prediction".
+public enum DigitGrid {
+    /// A greyscale PNG of `images` (each `height` x `width` values in [0, 1]), `columns` to a row, with `captions`
+    /// (digits and '>' only; anything else is left blank), and its size.
+    public static func png(images: [[Float]], width: Int, height: Int, captions: [String], columns: Int = 8)
+        -> (png: [UInt8], width: Int, height: Int) {
+        precondition(images.count == captions.count && !images.isEmpty, "DigitGrid: one caption an image, at least one")
+        let scale = 2, glyphWidth = 3 * scale + scale
+        let cellWidth = max(width, (captions.map(\.count).max() ?? 0) * glyphWidth) + 2
+        let cellHeight = height + 5 * scale + 4
+        let rows = (images.count + columns - 1) / columns, across = min(columns, images.count)
+        let (gridWidth, gridHeight) = (across * cellWidth, rows * cellHeight)
+        var pixels = [UInt8](repeating: 0, count: gridWidth * gridHeight)
+        for (index, image) in images.enumerated() {
+            let left = index % columns * cellWidth + 1, top = index / columns * cellHeight + 1
+            for y in 0..<height {
+                for x in 0..<width {
+                    pixels[(top + y) * gridWidth + left + x] = UInt8((min(max(image[y * width + x], 0), 1) * 255).rounded())
+                }
+            }
+            for (position, character) in captions[index].enumerated() {
+                guard let glyph = font[character] else { continue }
+                for (row, bits) in glyph.enumerated() {
+                    for column in 0..<3 where bits >> (2 - column) & 1 == 1 {
+                        for dy in 0..<scale {
+                            for dx in 0..<scale {
+                                let x = left + position * glyphWidth + column * scale + dx
+                                let y = top + height + 2 + row * scale + dy
+                                pixels[y * gridWidth + x] = 255
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (PNG.grey(width: gridWidth, height: gridHeight, pixels: pixels), gridWidth, gridHeight)
+    }
+
+    /// Five rows of three bits, the high bit leftmost.
+    private static let font: [Character: [UInt8]] = [
+        "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7], "4": [5, 5, 7, 1, 1],
+        "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 2, 2, 2], "8": [7, 5, 7, 5, 7], "9": [7, 5, 7, 1, 7],
+        ">": [4, 2, 1, 2, 4],
+    ]
+}
