@@ -6,6 +6,9 @@
 # loading and warm-up stay out. Each rank is bound to as many cores of its own as it runs threads.
 # PRESETS=mlp,convnet picks presets (default: all seven). Uses $MNIST_DIR, else downloads MNIST.
 set -euo pipefail
+# Open MPI's hwloc probes X displays :0-:63 over TCP when X11 libraries are installed: a server on ports 6000-6063
+# (TensorBoard's 6006) that accepts and never answers hangs mpirun at start, deaf to SIGTERM. No display is needed.
+export HWLOC_COMPONENTS="${HWLOC_COMPONENTS:--gl}"
 cd "$(dirname "$0")/.."
 
 swift build -c release >&2

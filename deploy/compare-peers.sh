@@ -13,6 +13,9 @@
 # --time-to-accuracy 0.99 for convnet's wall clock to 99% test accuracy, start-up included, or
 # --accuracy-over-seeds 8 for the mlp tutorial's test accuracy with seeds 0-7 here and in Keras).
 set -euo pipefail
+# Open MPI's hwloc probes X displays :0-:63 over TCP when X11 libraries are installed: a server on ports 6000-6063
+# (TensorBoard's 6006) that accepts and never answers hangs mpirun at start, deaf to SIGTERM. No display is needed.
+export HWLOC_COMPONENTS="${HWLOC_COMPONENTS:--gl}"
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh

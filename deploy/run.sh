@@ -3,6 +3,9 @@
 # prints its test accuracy. Extra arguments go to `mnist-train fit` (e.g. --model lenet5 --epochs 2).
 # RANKS=4 changes the rank count.
 set -euo pipefail
+# Open MPI's hwloc probes X displays :0-:63 over TCP when X11 libraries are installed: a server on ports 6000-6063
+# (TensorBoard's 6006) that accepts and never answers hangs mpirun at start, deaf to SIGTERM. No display is needed.
+export HWLOC_COMPONENTS="${HWLOC_COMPONENTS:--gl}"
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh

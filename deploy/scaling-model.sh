@@ -3,6 +3,9 @@
 # scaling model of deploy/scaling_model.py: predicted step time, samples/s and efficiency on 8-64 nodes over
 # 10 and 100 Gb/s links. MODEL=lenet5 picks another preset; PER_RANK_BATCH (default 32) the weak-scaling batch.
 set -euo pipefail
+# Open MPI's hwloc probes X displays :0-:63 over TCP when X11 libraries are installed: a server on ports 6000-6063
+# (TensorBoard's 6006) that accepts and never answers hangs mpirun at start, deaf to SIGTERM. No display is needed.
+export HWLOC_COMPONENTS="${HWLOC_COMPONENTS:--gl}"
 cd "$(dirname "$0")/.."
 binary=.build/release/mnist-train
 [ -x "$binary" ] || swift build -c release

@@ -13,10 +13,18 @@ public final class EventFileWriter {
 
     /// Creates `directory` (and its parents) if needed and a new event file in it.
     public init(directory: String, now: Date = Date()) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw InputError("cannot create the TensorBoard directory \(directory): \(error.localizedDescription)")
+        // mkdir -p by hand: Foundation's error for a file in the way names no cause ("error 512").
+        var made = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            made += "/" + component
+            if mkdir(made, 0o755) != 0, errno != EEXIST {
+                throw InputError("cannot create the TensorBoard directory \(made): \(String(cString: strerror(errno))); "
+                                 + "--tensorboard must name a directory that can be made or written")
+            }
+        }
+        var status = stat()
+        guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw InputError("\(directory) is not a directory; --tensorboard must name a directory that can be made or written")
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)

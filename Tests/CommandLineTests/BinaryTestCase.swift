@@ -80,6 +80,10 @@ class BinaryTestCase: XCTestCase {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        // As deploy/run.sh: without it mpirun hangs at start while anything (TensorBoard) listens on ports 6000-6063.
+        var environment = ProcessInfo.processInfo.environment
+        environment["HWLOC_COMPONENTS"] = environment["HWLOC_COMPONENTS"] ?? "-gl"
+        process.environment = environment
         // stdout through a pipe read to its end before waiting; stderr into a file, so neither can fill and block.
         let out = Pipe()
         let errorPath = path("stderr-\(UUID().uuidString)")
@@ -88,7 +92,13 @@ class BinaryTestCase: XCTestCase {
         process.standardError = FileHandle(forWritingAtPath: errorPath)
         let start = Date()
         try process.run()
-        let killer = DispatchWorkItem { process.terminate() }
+        // SIGTERM at the time limit, then SIGKILL: a process stuck before its handlers run (mpirun in hwloc's
+        // start-up) ignores the first.
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem {
+            process.terminate()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { if process.isRunning { kill(pid, SIGKILL) } }
+        }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
         if let whileRunning { DispatchQueue.global().async { whileRunning(process) } }
         let outputData = out.fileHandleForReading.readDataToEndOfFile()

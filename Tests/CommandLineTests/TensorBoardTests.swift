@@ -98,4 +98,16 @@ final class TensorBoardTests: BinaryTestCase {
         XCTAssertEqual(configuration[0].step, 0)
         XCTAssertTrue(configuration[0].text.contains("convnet, 2 ranks"), configuration[0].text)
     }
+
+    func testADirectoryThatCannotBeMadeGetsOneLine() throws {
+        FileManager.default.createFile(atPath: path("file"), contents: Data())
+        let result = try run(["fit", "--model", "mlp", "--epochs", "1", "--train-samples", "200", "--data", dataDirectory,
+                              "--tensorboard", path("file"), "--output", path("model.safetensors.zst")])
+        XCTAssertEqual(result.status, 1)
+        let lines = result.error.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, result.error)
+        XCTAssertTrue(result.error.contains("\(path("file"))/train: Not a directory; --tensorboard must name a directory"),
+                      result.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("model.safetensors.zst")), "nothing trained")
+    }
 }

@@ -5,6 +5,9 @@
 # Every host needs the same mnist-train path (MNIST_TRAIN, default: the one on PATH) and the data at MNIST_DIR:
 # a shared directory, or run `mnist-train download` once on each host (deploy/hosts/download-per-host.sh).
 set -euo pipefail
+# Open MPI's hwloc probes X displays :0-:63 over TCP when X11 libraries are installed: a server on ports 6000-6063
+# (TensorBoard's 6006) that accepts and never answers hangs mpirun at start, deaf to SIGTERM. No display is needed.
+export HWLOC_COMPONENTS="${HWLOC_COMPONENTS:--gl}"
 hostfile=${1:?usage: mpirun-tcp.sh HOSTFILE IFACE_OR_SUBNET [fit arguments...]}
 network=${2:?usage: mpirun-tcp.sh HOSTFILE IFACE_OR_SUBNET [fit arguments...]}
 shift 2
