@@ -23,7 +23,7 @@ public final class TensorBoardLog: TrainingObserver {
     public private(set) var warnings: [String] = []
 
     /// Digits shown in an epoch's grid of mistakes, and samples searched for them.
-    static let misclassifiedShown = 64, samplesSearched = 2_000
+    static let misclassifiedShown = 64, samplesSearched = 1_000
 
     /// `examples`: the validation (or test) set whose misclassified digits each epoch shows. `resumingFrom`: the
     /// checkpoint's global step and its history, whose later records the directories lose first; an epoch of the
