@@ -34,20 +34,12 @@ public enum AtomicFile {
             if fd < 0 && errno != EEXIST { break }
         }
         guard fd >= 0 else { throw InputError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        var written = 0
         if fault == "no-space" {
             close(fd)
             unlink(temporary)
             throw InputError("cannot write \(path): \(String(cString: strerror(ENOSPC))); the previous file is kept")
         }
-        let ok = bytes.withUnsafeBytes { raw -> Bool in
-            while written < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n <= 0 { return false }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
+        let ok = writeFully(fd, bytes) && fsync(fd) == 0
         let error = errno
         close(fd)
         guard ok else {
@@ -65,5 +57,20 @@ public enum AtomicFile {
             fsync(directoryFD)
             close(directoryFD)
         }
+    }
+}
+
+/// Writes all of `bytes` to `descriptor`, retrying short writes and interrupted calls. False on failure, with errno
+/// saying why.
+public func writeFully(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
     }
 }

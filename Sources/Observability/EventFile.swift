@@ -105,19 +105,10 @@ public final class EventFileWriter {
     /// Writes what was recorded since the last flush.
     public func flush() {
         defer { pending.removeAll(keepingCapacity: true) }
-        guard !failed, !pending.isEmpty else { return }
-        var offset = 0
-        while offset < pending.count {
-            let n = pending.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                failed = true
-                FileHandle.standardError.write(Data(("warning: cannot write to the TensorBoard file \(path) ("
-                    + "\(String(cString: strerror(errno)))); training goes on without it\n").utf8))
-                return
-            }
-            offset += n
-        }
+        guard !failed, !pending.isEmpty, !writeFully(descriptor, pending) else { return }
+        failed = true
+        FileHandle.standardError.write(Data(("warning: cannot write to the TensorBoard file \(path) ("
+            + "\(String(cString: strerror(errno)))); training goes on without it\n").utf8))
     }
 }
 

@@ -1,4 +1,5 @@
 import Distributed
+import InputChecks
 import Foundation
 
 /// Prints progress as Keras does: on a terminal a live progress bar with ETA and running metrics, otherwise one
@@ -116,19 +117,10 @@ public final class JSONLinesLog: TrainingObserver {
     deinit { close(descriptor) }
 
     private func append(_ bytes: [UInt8]) {
-        guard !failed else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                failed = true
-                writeStandardError("warning: cannot write to the log \(path) (\(String(cString: strerror(errno)))); "
-                                   + "training goes on without it\n")
-                return
-            }
-            offset += n
-        }
+        guard !failed, !writeFully(descriptor, bytes) else { return }
+        failed = true
+        writeStandardError("warning: cannot write to the log \(path) (\(String(cString: strerror(errno)))); "
+                           + "training goes on without it\n")
     }
 
     /// Appends one record: `event` plus the given fields plus the wall time.
