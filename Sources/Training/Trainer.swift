@@ -36,6 +36,8 @@ public final class Trainer {
     private let lanes: [TrainingLane]
     private var stepMetrics = [Double](repeating: 0, count: 4)
 
+    static let fault = ProcessInfo.processInfo.environment["MNIST_TRAIN_FAULT"]
+
     public var history: [EpochRecord] { progress.history }
     public var samplesSeen: Int { progress.samplesSeen }
 
@@ -106,6 +108,8 @@ public final class Trainer {
                 let global = order[step * batchSize..<min((step + 1) * batchSize, training.count)]
                 let mine = communicator.share(of: global.count)
                 let local = global[(global.startIndex + mine.lowerBound)..<(global.startIndex + mine.upperBound)]
+                // For the --check-sync test (MNIST_TRAIN_FAULT): a code path that one rank alone takes.
+                if Self.fault == "extra-barrier-on-rank-1", communicator.rank == 1, progress.globalStep == 2 { communicator.barrier() }
                 // [loss sum, correct, samples, stop requests]: one small allreduce after the gradients'.
                 let rankTotals = trainStep(local, of: training, globalCount: global.count, timer: &interval)
                 stepMetrics[0] = rankTotals.lossSum

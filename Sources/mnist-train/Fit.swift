@@ -21,7 +21,8 @@ struct Fit: ParsableCommand {
     @Flag(help: "Multiply the learning rate by the number of ranks.") var scaleLr = false
     @Option(help: "Ramp the learning rate up from 1/ranks of its value over this many epochs (default 0).")
     var warmupEpochs: Double?
-    @Option(help: ArgumentHelp("Every K steps, check that all ranks hold identical parameters (default 0: never).",
+    @Option(help: ArgumentHelp("Every K steps, check that all ranks hold identical parameters, and compare every "
+                                   + "collective across ranks before it runs (default 0: never).",
                                valueName: "k"))
     var checkSync: Int?
     @Option(help: "sgd, adam or rmsprop.", transform: { try oneOf(OptimizerSpec.Name.self, $0) })
@@ -246,8 +247,11 @@ struct Fit: ParsableCommand {
             if let log { try WritablePath.checkFile(log, what: "--log \(log)") }
         }
         let plan = try ThreadPlan.make(requested: threads)
-        let trainer = Trainer(model: model, configuration: configuration, communicator: communicator,
+        // --check-sync: from here on every collective is first compared across ranks (CheckedCollectives).
+        let checked = configuration.checkSyncEverySteps > 0 && communicator.size > 1 ? CheckedCollectives(communicator) : nil
+        let trainer = Trainer(model: model, configuration: configuration, communicator: checked ?? communicator,
                               workers: plan.makeWorkers())
+        checked?.currentStep = { [unowned trainer] in trainer.progress.globalStep + 1 }
         var saved = (ranks: communicator.size, threads: plan.threads)
         if let resumed { saved = try trainer.restore(from: resumed.contents, path: resumed.path) }
 
@@ -328,7 +332,7 @@ struct Fit: ParsableCommand {
                                                    "global_step": trainer.progress.globalStep])
                     if reason == .stopRequested { console?.note("Checkpoint saved: \(saved.path)") }
                 }
-                communicator.barrier()
+                trainer.communicator.barrier()
             }
         }
         // Every start-up check has passed: only now may --overwrite-checkpoints delete the earlier run.
@@ -341,7 +345,7 @@ struct Fit: ParsableCommand {
             // Even under --quiet: without it a stopped run cannot be told from a finished one.
             if let console { console.note(stopLine) } else if communicator.isRoot { print(stopLine) }
             logFile?.record("stopped", ["global_step": trainer.progress.globalStep])
-            communicator.barrier()
+            trainer.communicator.barrier()
             return
         }
 
@@ -367,7 +371,7 @@ struct Fit: ParsableCommand {
             console?.note("Saved \(outputPath)")
         }
         // Nobody leaves before the model is on disk: a launcher may tear the job down when the first rank exits.
-        communicator.barrier()
+        trainer.communicator.barrier()
     }
 
     /// One line and one log record: the largest rank's resident set beside what training holds and what the

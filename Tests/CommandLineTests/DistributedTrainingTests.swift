@@ -159,6 +159,22 @@ final class DistributedTrainingTests: BinaryTestCase {
         XCTAssertTrue(result.error.contains("no MNIST data in \(path("missing"))"), result.error)
     }
 
+    /// Rank 1 alone calls a barrier before step 3 (MNIST_TRAIN_FAULT): --check-sync names both ranks' calls and
+    /// the step at once, where without it the ranks would meet in mismatched collectives.
+    func testCheckSyncNamesRanksThatCallDifferentCollectives() throws {
+        let arguments = ["fit", "--model", "mlp", "--epochs", "1", "--train-samples", "1000", "--check-sync", "5",
+                         "--data", dataDirectory, "--output", path("mlp.safetensors.zst")]
+        let result = try launch(["env", "MNIST_TRAIN_FAULT=extra-barrier-on-rank-1"] + Self.mpirun
+                                    + ["-x", "MNIST_TRAIN_FAULT", "-np", "2", Self.binary] + arguments, timeout: 120)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertLessThan(result.seconds, 60)
+        XCTAssertTrue(result.error.contains("rank 0 (") && result.error.contains("error: --check-sync: collective "),
+                      result.error)
+        XCTAssertTrue(result.error.contains("(global step 3) differs across ranks: rank 0 allreduce (sum) of 79,510 floats, "
+                                            + "rank 1 barrier"), result.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("mlp.safetensors.zst")))
+    }
+
     func testTwoRankConvnetOneEpochReaches98Percent() throws {
         let log = path("convnet.jsonl")
         let result = try run(["fit", "--model", "convnet", "--data", dataDirectory, "--epochs", "1", "--log", log,
