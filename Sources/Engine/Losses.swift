@@ -111,14 +111,14 @@ public enum Loss: String, Codable, Sendable, CaseIterable {
     }
 }
 
+/// The class of row `row` of `output`: the index of its largest value, the first of equal ones.
+public func predictedClass(_ output: Tensor, row: Int) -> Int {
+    let classes = output.sampleSize
+    let scores = output.scalars[row * classes..<(row + 1) * classes]
+    return scores.indices.max { scores[$0] < scores[$1] }! - row * classes
+}
+
 /// Number of rows whose largest output is at the target class (targets as for the sparse loss: indices).
 public func correctPredictions(output: Tensor, labels: Tensor) -> Int {
-    let classes = output.sampleSize
-    var correct = 0
-    for r in 0..<output.batchSize {
-        let row = output.scalars[r * classes..<(r + 1) * classes]
-        let predicted = row.indices.max { row[$0] < row[$1] }! - r * classes
-        if predicted == Int(labels.scalars[r]) { correct += 1 }
-    }
-    return correct
+    (0..<output.batchSize).count { predictedClass(output, row: $0) == Int(labels.scalars[$0]) }
 }

@@ -43,7 +43,6 @@ public struct Dataset: Sendable {
         self.init(images: images.bytes, labels: labels.bytes, rows: images.dimensions[1], columns: images.dimensions[2])
     }
 
-    /// byte / 255 correctly rounded, as Keras' `x / 255.0` (multiplying by a rounded 1/255 is an ulp off).
     /// Samples `range` as a new dataset (e.g. a validation split).
     public func subset(_ range: Range<Int>) -> Dataset {
         let pixels = rows * columns
@@ -57,7 +56,8 @@ public struct Dataset: Sendable {
          Tensor(batch: indices.count, sampleShape: []) { writeLabels(indices, into: $0) })
     }
 
-    /// The images at `indices`, one after another, scaled to [0, 1]. Inlinable, so that it is specialized for the
+    /// The images at `indices`, one after another, scaled to [0, 1]: byte / 255 correctly rounded, as Keras'
+    /// `x / 255.0` (multiplying by a rounded 1/255 is an ulp off). Inlinable, so that it is specialized for the
     /// caller's collection: unspecialized, iterating it allocates.
     @inlinable
     public func writeImages<C: Collection>(_ indices: C, into target: UnsafeMutablePointer<Float>) where C.Element == Int {

@@ -11,8 +11,8 @@ public final class EventFileWriter {
     private var pending: [UInt8] = []
     private var failed = false
 
-    /// Creates `directory` (and its parents) if needed and a new event file in it.
-    public init(directory: String, now: Date = Date()) throws {
+    /// Creates `directory` (and its parents) if needed and a new event file in it, named after `host`.
+    public init(directory: String, host: String, now: Date = Date()) throws {
         // mkdir -p by hand: Foundation's error for a file in the way names no cause ("error 512").
         var made = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
@@ -26,11 +26,8 @@ public final class EventFileWriter {
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw InputError("\(directory) is not a directory; --tensorboard must name a directory that can be made or written")
         }
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
         // The host goes into a file name: anything but letters, digits and '-' becomes '_'.
-        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            .map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
+        let hostname = host.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
         path = directory + "/events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(String(hostname)).\(getpid())"
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {

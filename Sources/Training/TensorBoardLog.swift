@@ -25,10 +25,10 @@ public final class TensorBoardLog: TrainingObserver {
     /// Digits shown in an epoch's grid of mistakes, and samples searched for them.
     static let misclassifiedShown = 64, samplesSearched = 1_000
 
-    /// `examples`: the validation (or test) set whose misclassified digits each epoch shows. `resumingFrom`: the
+    /// `host` names the event files, as TensorFlow's do. `examples`: the validation (or test) set whose misclassified digits each epoch shows. `resumingFrom`: the
     /// checkpoint's global step and its history, whose later records the directories lose first; an epoch of the
     /// history they lack (a crash between the checkpoint and the epoch's records) gets its scalars again.
-    public init(directory: String, model: Sequential, examples: Dataset?,
+    public init(directory: String, host: String, model: Sequential, examples: Dataset?,
                 resumingFrom resumed: (globalStep: Int, history: [EpochRecord])? = nil) throws {
         let directories = [directory + "/train", directory + "/validation"]
         var logged = Set<Int>()
@@ -42,8 +42,8 @@ public final class TensorBoardLog: TrainingObserver {
                 }
             }
         }
-        train = try EventFileWriter(directory: directories[0])
-        validation = try EventFileWriter(directory: directories[1])
+        train = try EventFileWriter(directory: directories[0], host: host)
+        validation = try EventFileWriter(directory: directories[1], host: host)
         self.model = model
         self.examples = examples
         for record in resumed?.history ?? [] where !logged.contains(record.epoch) { epochScalars(record) }
@@ -115,10 +115,8 @@ public final class TensorBoardLog: TrainingObserver {
             let indices = Array(first..<min(first + Trainer.evaluationBatchSize, searched))
             let (x, labels) = data.batch(indices)
             let output = model.predict(x)
-            let classes = output.sampleSize
             for (row, label) in labels.scalars.enumerated() where images.count < Self.misclassifiedShown {
-                let scores = output.scalars[row * classes..<(row + 1) * classes]
-                let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
+                let predicted = predictedClass(output, row: row)
                 guard predicted != Int(label) else { continue }
                 images.append(Array(x.scalars[row * x.sampleSize..<(row + 1) * x.sampleSize]))
                 captions.append("\(Int(label))>\(predicted)")

@@ -377,8 +377,7 @@ public final class Trainer {
                                                outputActivation: model.outputActivation)
             sums[0] += Double(batchLoss) * Double(range.count)
             for row in 0..<range.count {
-                let scores = output.scalars[row * classes..<(row + 1) * classes]
-                let predicted = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
+                let predicted = predictedClass(output, row: row)
                 let label = Int(labels.scalars[row])
                 if predicted == label { sums[1] += 1 }
                 sums[2 + label * classes + predicted] += 1

@@ -54,7 +54,7 @@ final class EventFileTests: XCTestCase {
         let directory = NSTemporaryDirectory() + "event-files-\(getpid())-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
-            let writer = try EventFileWriter(directory: directory)
+            let writer = try EventFileWriter(directory: directory, host: "test-host")
             for step in 1...6 { writer.scalar("batch_loss", Double(step), step: step) }
             for epoch in 1...3 { writer.scalar("epoch_loss", Double(epoch), step: epoch) }
             writer.text("configuration", "*run*", step: 0)

@@ -47,11 +47,6 @@ extension Optimizer {
 @inline(__always)
 func squareRoot(_ v: SIMD8<Float>) -> SIMD8<Float> { ckernels_sqrt8(v) }
 
-/// Eight parameters at a time: calls `update` with SIMD8 chunks of the weights, their gradients and two state
-/// slots (pass the weights again for a slot an optimizer lacks; what `update` writes to it is dropped), the last
-/// partial chunk through zero-filled copies. Each optimizer writes its formula once, and the compiler, which must
-/// assume the four buffers may overlap, still gets vector arithmetic (square roots and divisions above all).
-/// Lane by lane it is the same arithmetic as the scalar formula, so the results are the same bits.
 /// An optimizer's formula for eight parameters: a type rather than a closure, so that the compiler, which
 /// specializes `forEachChunkOf8` for it, inlines the formula into the loop (a closure with a square root and a
 /// division stayed out of line, one call per chunk).
@@ -59,22 +54,24 @@ protocol ChunkFormula {
     func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ first: inout SIMD8<Float>, _ second: inout SIMD8<Float>)
 }
 
+/// Eight parameters at a time: calls `formula.update` with SIMD8 chunks of the weights, their gradients and two state
+/// slots (pass the weights again for a slot an optimizer lacks; what it writes to it is dropped), the last
+/// partial chunk through zero-filled copies. Each optimizer writes its formula once, and the compiler, which must
+/// assume the four buffers may overlap, still gets vector arithmetic (square roots and divisions above all).
+/// Lane by lane it is the same arithmetic as the scalar formula, so the results are the same bits.
 @inline(__always)
 func forEachChunkOf8(
     count: Int, weights w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
     slot first: UnsafeMutablePointer<Float>, slot second: UnsafeMutablePointer<Float>,
     _ formula: some ChunkFormula
 ) {
-    @inline(__always) func update(_ w: inout SIMD8<Float>, _ g: SIMD8<Float>, _ a: inout SIMD8<Float>, _ b: inout SIMD8<Float>) {
-        formula.update(&w, g, &a, &b)
-    }
     typealias V = SIMD8<Float>
     func load(_ p: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p + i).loadUnaligned(as: V.self) }
     func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self) }
     var i = 0
     while i + 8 <= count {
         var (wv, s0, s1) = (load(w, i), load(first, i), load(second, i))
-        update(&wv, load(g, i), &s0, &s1)
+        formula.update(&wv, load(g, i), &s0, &s1)
         // Slots before weights: a slot that is the weights again must not overwrite the update.
         store(s1, second, i)
         store(s0, first, i)
@@ -84,7 +81,7 @@ func forEachChunkOf8(
     guard i < count else { return }
     var wv = V(), gv = V(), s0 = V(), s1 = V()
     for lane in 0..<count - i { (wv[lane], gv[lane], s0[lane], s1[lane]) = (w[i + lane], g[i + lane], first[i + lane], second[i + lane]) }
-    update(&wv, gv, &s0, &s1)
+    formula.update(&wv, gv, &s0, &s1)
     for lane in 0..<count - i {
         (second[i + lane], first[i + lane]) = (s1[lane], s0[lane])
         w[i + lane] = wv[lane]
