@@ -21,7 +21,7 @@ public final class CheckedCollectives: Communicator {
 
     /// What a rank calls, as numbers a Double holds exactly.
     private enum Kind: Int, CaseIterable {
-        case allreduceFloats = 1, allreduceDoubles, broadcast, barrier
+        case allreduceFloats = 1, allreduceDoubles, broadcast, barrier, gather
 
         func described(operation: Int, count: Int) -> String {
             let reduction = ["sum", "average", "max", "min"][operation]
@@ -30,6 +30,7 @@ public final class CheckedCollectives: Communicator {
             case .allreduceDoubles: return "allreduce (\(reduction)) of \(count.formatted()) doubles"
             case .broadcast: return "broadcast of \(count.formatted()) bytes"
             case .barrier: return "barrier"
+            case .gather: return "gather"
             }
         }
     }
@@ -47,6 +48,12 @@ public final class CheckedCollectives: Communicator {
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
         compare(.broadcast, nil, buffer.count)
         inner.broadcast(buffer, root: root)
+    }
+
+    /// Ranks gather counts of their own, so only the kind is compared.
+    public func gather(_ values: [Double], root: Int) -> [[Double]] {
+        compare(.gather, nil, 0)
+        return inner.gather(values, root: root)
     }
 
     public func barrier() {

@@ -9,6 +9,9 @@ public protocol Communicator: AnyObject {
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation)
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation)
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int)
+    /// Every rank's `values` (any count, one rank's may differ from another's), in rank order, at `root`; the
+    /// other ranks get an empty array.
+    func gather(_ values: [Double], root: Int) -> [[Double]]
     func barrier()
     /// Ends every rank of the job now, with `code` as the exit status.
     func abort(code: Int32) -> Never
@@ -56,6 +59,7 @@ public final class SingleProcess: Communicator {
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {}
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation) {}
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+    public func gather(_ values: [Double], root: Int) -> [[Double]] { [values] }
     public func barrier() {}
     public func abort(code: Int32) -> Never { exit(code) }
 }

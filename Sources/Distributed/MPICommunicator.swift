@@ -75,6 +75,26 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// MPI_Gather of the counts, then MPI_Gatherv of the values.
+    public func gather(_ values: [Double], root: Int) -> [[Double]] {
+        guard size > 1 else { return [values] }
+        var count = Int32(clamping: values.count)
+        var counts = [Int32](repeating: 0, count: size)
+        check(MPI_Gather(&count, 1, cmpi_int(), &counts, 1, cmpi_int(), Int32(root), cmpi_comm_world()), "MPI_Gather")
+        // Displacements are Int32 in MPI too: a total past that is not sent (the callers gather kilobytes).
+        let offsets = counts.reduce(into: [0]) { $0.append($0.last! + Int($1)) }
+        guard rank != root || offsets.last! <= Int(Int32.max) else {
+            writeStandardError("rank \(rank) (\(host)): gather of \(offsets.last!) values is past MPI's 32-bit counts; ending the job\n")
+            abort(code: 1)
+        }
+        var gathered = [Double](repeating: 0, count: rank == root ? offsets.last! : 0)
+        let displacements = offsets.dropLast().map { Int32($0) }
+        check(MPI_Gatherv(values, count, cmpi_double(), &gathered, counts, displacements, cmpi_double(), Int32(root),
+                          cmpi_comm_world()), "MPI_Gatherv")
+        guard rank == root else { return [] }
+        return (0..<size).map { Array(gathered[offsets[$0]..<offsets[$0 + 1]]) }
+    }
+
     public func barrier() {
         guard size > 1 else { return }
         check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier")

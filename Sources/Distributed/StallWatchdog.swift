@@ -20,7 +20,7 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
     private let waitingIn = Atomic<Int>(0)
 
     private enum Collective: String, CaseIterable {
-        case allreduce, broadcast, barrier
+        case allreduce, broadcast, gather, barrier
     }
 
     public init(_ inner: any Communicator, timeout: Double) {
@@ -43,6 +43,12 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
         waiting(in: .broadcast) { inner.broadcast(buffer, root: root) }
+    }
+
+    public func gather(_ values: [Double], root: Int) -> [[Double]] {
+        var gathered: [[Double]] = []
+        waiting(in: .gather) { gathered = inner.gather(values, root: root) }
+        return gathered
     }
 
     public func barrier() {

@@ -2,6 +2,7 @@ import Distributed
 import Engine
 import Foundation
 import MNIST
+import Observability
 
 /// Trains and evaluates a Sequential model the way Keras' fit and evaluate do, on one rank or many.
 ///
@@ -30,6 +31,8 @@ public final class Trainer {
     public var checkpointEverySteps = 0
     /// Polled after every step on every rank; true on any rank makes all of them checkpoint and stop.
     public var stopRequested: () -> Bool = { false }
+    /// Records every rank's spans (`--timeline`); attach it on every rank.
+    public var timeline: TimelineLog?
 
     /// The rank's worker threads, and a lane of the step for each: lane 0 trains `model` itself.
     public let workers: WorkerThreads
@@ -62,7 +65,8 @@ public final class Trainer {
             return SplitMix64(seed: global == 0 ? origin : origin ^ UInt64(global) &* 0x9E37_79B9_7F4A_7C15)
         }
         model.rng = generator(lane: 0)
-        lanes = [TrainingLane(model: model)] + (1..<workers.count).map { TrainingLane(model: model.replica(rng: generator(lane: $0))) }
+        lanes = [TrainingLane(model: model, index: 0)]
+            + (1..<workers.count).map { TrainingLane(model: model.replica(rng: generator(lane: $0)), index: $0) }
     }
 
     /// Every lane's dropout generator, lane by lane: what a checkpoint saves for this rank.
@@ -104,6 +108,10 @@ public final class Trainer {
             let order = sampler.permutation(epoch: epoch)
             while progress.stepInEpoch < steps {
                 let step = progress.stepInEpoch
+                let stepStart = timeline == nil ? 0 : monotonicNanoseconds()
+                // The timeline traces each logging interval's last step in detail (see TimelineLog).
+                let endsInterval = configuration.logEverySteps > 0 && (step + 1) % configuration.logEverySteps == 0 || step + 1 == steps
+                tracedStep = timeline != nil && endsInterval ? progress.globalStep + 1 : nil
                 optimizer.learningRate = learningRate(base: baseLearningRate, epochProgress: Double(epoch) + Double(step) / Double(steps))
                 let global = order[step * batchSize..<min((step + 1) * batchSize, training.count)]
                 let mine = communicator.share(of: global.count)
@@ -119,6 +127,7 @@ public final class Trainer {
                 let communicationStart = Date()
                 communicator.allreduce(&stepMetrics, .sum)
                 interval.communication += Date().timeIntervalSince(communicationStart)
+                timeline?.record(.step, step: progress.globalStep + 1, since: stepStart)
                 // As Keras' TerminateOnNaN: stop at the first non-finite loss, before it reaches a checkpoint, so
                 // the last one saved is the last good state. Every rank sees the same sum and stops together.
                 guard stepMetrics[0].isFinite else {
@@ -138,10 +147,11 @@ public final class Trainer {
                                                 accuracy: totals[1] / totals[2], elapsed: Date().timeIntervalSince(start),
                                                 samplesSeen: progress.samplesSeen, learningRate: optimizer.learningRate)
                 observers.forEach { $0.stepEnded(stepProgress) }
-                if configuration.logEverySteps > 0, (step + 1) % configuration.logEverySteps == 0 || step + 1 == steps {
+                if configuration.logEverySteps > 0, endsInterval {
                     let times = interval.reduced(over: communicator)
                     let samplesPerSecond = Double(interval.samples) / times.wall
                     observers.forEach { $0.intervalEnded(step: stepProgress, globalSamplesPerSecond: samplesPerSecond, times: times.ranks) }
+                    timeline?.gather()
                     interval.restart()
                 }
                 // A stop request on an epoch's last step ends the epoch first, whose checkpoint follows below.
@@ -180,6 +190,7 @@ public final class Trainer {
             }
             // The checkpoint goes before the log record, so a crash between them never records an epoch twice.
             try saveCheckpoint(.epochEnd)
+            timeline?.gather()
             observers.forEach { $0.epochEnded(record) }
             if stop, let stopper {
                 observers.forEach { $0.note("early stopping: \(stopper.monitorName(validation != nil)) has not improved for "
@@ -203,7 +214,9 @@ public final class Trainer {
     func saveCheckpoint(_ reason: CheckpointReason) throws {
         guard let checkpoint else { return }
         try checkWeightsFinite()
+        let start = monotonicNanoseconds()
         try checkpoint(reason)
+        timeline?.record(.checkpoint, step: progress.globalStep, since: start)
     }
 
     /// Throws when a weight is NaN or infinite, as after an update that overflowed. Every rank holds the same
@@ -225,6 +238,9 @@ public final class Trainer {
         return target * (1 / ranks + (1 - 1 / ranks) * fraction)
     }
 
+    /// The global step that `trainStep` traces in detail into `timeline`, if the next one is.
+    private var tracedStep: Int?
+
     /// Forward, backward, allreduce and update for this rank's share of one global batch.
     /// Returns this rank's loss sum, correct predictions and samples, to be summed across ranks.
     @discardableResult
@@ -232,6 +248,7 @@ public final class Trainer {
         -> (lossSum: Double, correct: Double, samples: Double) {
         let computeStart = Date()
         let lanes = lanes, loss = configuration.loss, workers = workers
+        for lane in lanes { lane.tracedStep = tracedStep }
         var ownShareDone = computeStart
         if lanes.count > 1 { model.prepareSharedState(workers: workers) }
         // Each lane takes a contiguous share, as ranks do of the global batch.
@@ -253,10 +270,27 @@ public final class Trainer {
         }
         let communicationStart = Date()
         timer.compute += communicationStart.timeIntervalSince(computeStart)
+        var mark: UInt64 = 0
+        func trace(_ kind: SpanKind) {
+            if let tracedStep, let timeline { mark = timeline.record(kind, step: tracedStep, since: mark) }
+        }
+        // A traced step meets the other ranks at a barrier first: its wait for the slowest rank is then a span
+        // of its own, and the allreduce's span is the transfer alone.
+        if tracedStep != nil, let timeline {
+            for lane in lanes {
+                timeline.spans.append(contentsOf: lane.spans)
+                lane.spans.removeAll()
+            }
+            mark = monotonicNanoseconds()
+            communicator.barrier()
+            trace(.wait)
+        }
         communicator.allreduce(model.store.gradients, .sum)
+        trace(.allreduce)
         let updateStart = Date()
         timer.communication += updateStart.timeIntervalSince(communicationStart)
         optimizer.step(model.store, workers: workers)
+        trace(.optimizer)
         timer.compute += Date().timeIntervalSince(updateStart)
         return metrics
     }
@@ -325,9 +359,12 @@ public final class Trainer {
 
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
     public func evaluate(_ data: Dataset, batchSize: Int = Trainer.evaluationBatchSize) -> Evaluation {
+        let start = monotonicNanoseconds()
         synchronizeBatchNormalizationStatistics()
-        return Trainer.evaluate(lanes.map(\.model), on: data, loss: configuration.loss, batchSize: batchSize,
-                                communicator: communicator, workers: workers)
+        let result = Trainer.evaluate(lanes.map(\.model), on: data, loss: configuration.loss, batchSize: batchSize,
+                                      communicator: communicator, workers: workers)
+        timeline?.record(.evaluation, step: progress.globalStep, since: start)
+        return result
     }
 
     /// The model must fit the data (`ModelCheck`): one output per class, a label below the class count.

@@ -50,6 +50,9 @@ struct Fit: ParsableCommand {
     @Option(help: ArgumentHelp("Write TensorBoard event files here (DIR/train, DIR/validation), rank 0 only; a resumed run "
                                    + "continues them.", valueName: "dir"))
     var tensorboard: String?
+    @Option(help: ArgumentHelp("Write a Chrome trace of every rank's steps here (open it in Perfetto or chrome://tracing); "
+                                   + "a resumed run continues it.", valueName: "file"))
+    var timeline: String?
     @Flag(help: "Print only the test result (and errors): no header, progress or notes.") var quiet = false
     @Option(help: ArgumentHelp("auto, bar or epochs: a live progress bar, or one line per epoch. auto draws the bar on "
                                + "a terminal, but not under an MPI launcher, where OpenMPI reports a terminal even when "
@@ -286,6 +289,8 @@ struct Fit: ParsableCommand {
             tensorBoard = board
         }
         trainer.observers = ([console, logFile, tensorBoard] as [(any TrainingObserver)?]).compactMap { $0 }
+        trainer.timeline = try timeline.map { try TimelineLog(path: $0, communicator: trainer.communicator,
+                                                                   resumedAt: resumed.map { _ in trainer.progress.globalStep }) }
         if let resumed {
             if trainer.progress.epoch >= configuration.epochs {
                 console?.note("\(resumed.path) ends a complete run (\(trainer.progress.epoch) epochs, --epochs "
@@ -345,11 +350,13 @@ struct Fit: ParsableCommand {
             // Even under --quiet: without it a stopped run cannot be told from a finished one.
             if let console { console.note(stopLine) } else if communicator.isRoot { print(stopLine) }
             logFile?.record("stopped", ["global_step": trainer.progress.globalStep])
+            trainer.timeline?.finish()
             trainer.communicator.barrier()
             return
         }
 
         let test = trainer.evaluate(testSet)
+        trainer.timeline?.finish()
         let testLine = "Test loss \(test.loss.fixed(4)) - test accuracy \((100 * test.accuracy).fixed(2))% "
             + "(\(test.correct)/\(test.count))"
         if let console { console.note(testLine) } else if communicator.isRoot { print(testLine) }

@@ -21,6 +21,7 @@ final class FakeCommunicator: Communicator {
         if peerDiffers && operation == .max { for i in buffer.indices { buffer[i] += 1 } }
     }
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+    func gather(_ values: [Double], root: Int) -> [[Double]] { rank == root ? [values] : [] }
     func barrier() {}
     func abort(code: Int32) -> Never { fatalError("abort \(code)") }
 }
