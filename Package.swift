@@ -59,13 +59,19 @@ let package = Package(
         .target(name: "Observability", dependencies: ["InputChecks", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Protos"], swiftSettings: release),
 
+        // MARK: Interop: ONNX export (protobuf code generated from ONNX's onnx.proto by deploy/generate-protobuf.sh
+        // and committed)
+        .target(name: "Interop", dependencies: ["Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Protos"], swiftSettings: release),
+
         // MARK: Training: fit, evaluate, early stopping, progress and logs
         .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint", "InputChecks", "Observability"], swiftSettings: release),
 
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
-            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", "InputChecks", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", "InputChecks", "Interop",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: release
         ),
 

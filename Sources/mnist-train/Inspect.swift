@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Interop
 import InputChecks
 
 struct Inspect: ParsableCommand {
@@ -41,19 +42,39 @@ struct Inspect: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model's weights as a plain safetensors file (no optimizer state), for PyTorch or Keras.")
+        abstract: "Write a model as ONNX (for onnxruntime and other runtimes), or its weights as a plain safetensors file "
+            + "(no optimizer state) for PyTorch or Keras.")
 
     @Argument(help: ArgumentHelp("A checkpoint or saved model (.safetensors.zst), or a checkpoint directory.", valueName: "file")) var file: String
-    @Option(help: ArgumentHelp("The .safetensors file to write.", valueName: "file")) var safetensors: String
+    @Option(help: ArgumentHelp("The .onnx file to write: opset \(ONNXExport.opset), float32 NHWC input in 0-1, a dynamic batch.",
+                               valueName: "file"))
+    var onnx: String?
+    @Option(help: ArgumentHelp("The .safetensors file to write.", valueName: "file")) var safetensors: String?
+
+    func validate() throws {
+        if onnx == nil && safetensors == nil { throw ValidationError("give --onnx OUT.onnx, --safetensors OUT.safetensors, or both") }
+    }
 
     func run() throws {
         let (model, definition, metadata) = try ModelFile.load(try modelFilePath(file))
+        for (flag, path) in [("--onnx", onnx), ("--safetensors", safetensors)] {
+            if let path { try WritablePath.checkFile(path, what: "\(flag) \(path)") }
+        }
         var kept = metadata.filter { ["name", "test_accuracy", "training", "history"].contains($0.key) }
         kept["model"] = try ModelFile.encodedDefinition(definition)
-        kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
-        let bytes = try SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept).encoded()
-        try WritablePath.checkFile(safetensors, what: "--safetensors \(safetensors)")
-        try AtomicFile.write(bytes, to: safetensors)
-        print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
+        if let onnx {
+            let export = ONNXExport(model)
+            let bytes = try export.serialized(graphName: metadata["name"] ?? "model", metadata: kept)
+            try AtomicFile.write(bytes, to: onnx)
+            print("wrote \(onnx): ONNX opset \(ONNXExport.opset), \(bytes.count) bytes; input \"\(ONNXExport.inputName)\" float32 "
+                  + "[\(export.inputShape.joined(separator: ", "))] in 0-1, output \"\(export.outputName)\" float32 "
+                  + "[\(export.outputShape.joined(separator: ", "))]")
+        }
+        if let safetensors {
+            kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
+            let bytes = try SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept).encoded()
+            try AtomicFile.write(bytes, to: safetensors)
+            print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
+        }
     }
 }
