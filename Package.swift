@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"], exclude: ["read_tensorboard.py"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"], exclude: ["read_tensorboard.py", "check_onnx.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
         .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST"], path: "Tests/Fuzz"),

@@ -45,6 +45,15 @@ class BinaryTestCase: XCTestCase {
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
+    /// The python of the real clients' virtual environment (deploy/python-clients.sh makes it once); the test is
+    /// skipped, saying why, where there is no python3.
+    func clientsPython() throws -> String {
+        let clients = try launch(["bash", Self.repository.appendingPathComponent("deploy/python-clients.sh").path], timeout: 900)
+        if clients.status == 3 { throw XCTSkip(clients.error.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard clients.status == 0 else { throw SetUpError("deploy/python-clients.sh failed: \(clients.error)") }
+        return clients.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     struct Result {
         let status: Int32
         let output: String

@@ -16,10 +16,7 @@ final class TensorBoardTests: BinaryTestCase {
     }
 
     func read(_ logdir: String) throws -> [String: Run] {
-        let clients = try launch(["bash", Self.repository.appendingPathComponent("deploy/python-clients.sh").path], timeout: 900)
-        if clients.status == 3 { throw XCTSkip(clients.error.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        XCTAssertEqual(clients.status, 0, "deploy/python-clients.sh: \(clients.error)")
-        let python = clients.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let python = try clientsPython()
         let reader = Self.repository.appendingPathComponent("Tests/CommandLineTests/read_tensorboard.py").path
         let result = try launch([python, reader, logdir], timeout: 300)
         XCTAssertEqual(result.status, 0, result.error)
