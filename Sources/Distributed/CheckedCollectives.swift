@@ -18,6 +18,7 @@ public final class CheckedCollectives: Communicator {
     public var rank: Int { inner.rank }
     public var size: Int { inner.size }
     public var host: String { inner.host }
+    public var activity: RankActivity? { inner.activity }
 
     /// What a rank calls, as numbers a Double holds exactly.
     private enum Kind: Int, CaseIterable {

@@ -5,6 +5,8 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// This rank's host name, for messages that say where something happened.
     var host: String { get }
+    /// Where this rank's training stands, for the stall watchdog to tell the other ranks; nil without one.
+    var activity: RankActivity? { get }
 
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation)
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReduceOperation)
@@ -23,6 +25,8 @@ public enum ReduceOperation: Sendable {
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    public var activity: RankActivity? { nil }
 
     /// Reduces an array in place.
     public func allreduce(_ values: inout [Double], _ operation: ReduceOperation) {
