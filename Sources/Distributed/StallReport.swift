@@ -2,7 +2,7 @@ import Foundation
 
 /// The collectives the stall watchdog tells apart; the raw values travel in heartbeats.
 enum Collective: Int, CaseIterable, Sendable {
-    case allreduce = 1, broadcast, barrier
+    case allreduce = 1, broadcast, barrier, gather
 
     var withArticle: String { self == .allreduce ? "an allreduce" : "a \(self)" }
 }

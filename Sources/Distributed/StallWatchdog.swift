@@ -2,36 +2,46 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A communicator that ends the whole job when one of its collectives waits longer than `timeout` seconds.
+/// A communicator that ends the whole job when one of its collectives waits longer than `timeout` seconds, naming
+/// the ranks that hold it up and what each was doing.
 ///
 /// A rank that dies is noticed by the MPI launcher at once, but a host whose network is cut is not: its peers
 /// block in the next allreduce until TCP gives up, which takes minutes to hours. A watch thread checks once a
-/// second how long the collective under way has waited; past the timeout it prints one line naming the rank,
-/// host and collective, and ends its process, which makes the launcher end the job. Collectives that return,
-/// however slow the steps between them, never trip it.
+/// second how long the collective under way has waited; past the timeout it prints one line and ends its
+/// process, which makes the launcher end the job. Collectives that return, however slow the steps between them,
+/// never trip it. The line comes from the `Heartbeat`: each rank's latest word of the collectives it has entered
+/// and of its `activity`, which the training loop keeps up to date.
 public final class StallWatchdog: Communicator, @unchecked Sendable {
-    // @unchecked: the watch thread reads only the atomics and the immutable rank, host and timeout, and ends
-    // the process.
+    // @unchecked: the watch and heartbeat threads read only the atomics, the activity (atomics too), the heartbeat
+    // (a lock inside) and the immutable rank, host and timeout; the watch thread ends the process.
     private let inner: any Communicator
     private let timeout: Double
+    private let rankActivity = RankActivity()
+    /// Nil in a world whose heartbeat socket could not be made: the report then names no rank.
+    private let heartbeat: Heartbeat?
     /// When the collective under way began (uptime nanoseconds), 0 when none is.
     private let waitingSince = Atomic<UInt64>(0)
-    /// Index in `Collective.allCases` of the collective under way.
+    /// `Collective.rawValue` of the collective under way.
     private let waitingIn = Atomic<Int>(0)
+    /// Collectives entered so far: the ranks count the same calls, so equal counts mean the same collective.
+    private let entered = Atomic<Int>(0)
 
-    private enum Collective: String, CaseIterable {
-        case allreduce, broadcast, gather, barrier
-    }
+    /// A rank that defers to a lower one waits this long for the launcher to end the job, then reports itself.
+    static let graceSeconds: UInt32 = 3
 
     public init(_ inner: any Communicator, timeout: Double) {
         self.inner = inner
         self.timeout = timeout
+        // A collective before the watch thread starts; MPI's start-up has just met every rank.
+        heartbeat = Heartbeat(over: inner)
         Thread.detachNewThread { [self] in watch() }
+        heartbeat?.start { [self] in status }
     }
 
     public var rank: Int { inner.rank }
     public var size: Int { inner.size }
     public var host: String { inner.host }
+    public var activity: RankActivity? { rankActivity }
 
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReduceOperation) {
         waiting(in: .allreduce) { inner.allreduce(buffer, operation) }
@@ -58,23 +68,40 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
     public func abort(code: Int32) -> Never { inner.abort(code: code) }
 
     private func waiting(in collective: Collective, _ body: () -> Void) {
-        waitingIn.store(Collective.allCases.firstIndex(of: collective)!, ordering: .relaxed)
+        waitingIn.store(collective.rawValue, ordering: .relaxed)
+        entered.add(1, ordering: .relaxed)
         waitingSince.store(DispatchTime.now().uptimeNanoseconds, ordering: .releasing)
         body()
         waitingSince.store(0, ordering: .releasing)
     }
 
+    /// This rank as its heartbeat tells it. The fields are read one by one, so a status taken as a collective
+    /// begins may show it entered but not yet inside: either way the others see it has arrived.
+    private var status: RankStatus {
+        let inside = waitingSince.load(ordering: .acquiring) > 0 ? Collective(rawValue: waitingIn.load(ordering: .relaxed)) : nil
+        return RankStatus(entered: entered.load(ordering: .relaxed), inside: inside, epoch: rankActivity.epoch,
+                          step: rankActivity.step, phase: rankActivity.phase)
+    }
+
     private func watch() {
+        var deferredFor: UInt64 = 0
         while true {
             sleep(1)
             let since = waitingSince.load(ordering: .acquiring)
             guard since > 0 else { continue }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - since) / 1e9
             guard waited > timeout else { continue }
-            let collective = Collective.allCases[waitingIn.load(ordering: .relaxed)].rawValue
-            writeStandardError("rank \(rank) (\(host)): error: \(collective) has waited \(Int(waited)) s for the other "
-                               + "ranks (--stall-timeout \(Int(timeout))): a rank or its host stopped answering, "
-                               + "e.g. a cut network link; ending the job\n")
+            let report = StallReport(rank: rank, hosts: heartbeat?.hosts ?? Array(repeating: host, count: size),
+                                     collective: Collective(rawValue: waitingIn.load(ordering: .relaxed))!, own: status,
+                                     waited: waited, timeout: timeout, sightings: heartbeat?.sightings())
+            // When several ranks wait, the lowest one that waits and answers prints the line, and its exit makes the
+            // launcher end the others. One still alive after the grace knows nobody did: it prints its own.
+            if report.aLowerRankReports, deferredFor != since {
+                deferredFor = since
+                sleep(Self.graceSeconds)
+                continue
+            }
+            writeStandardError(report.line)
             // Not MPI_Abort: MPI runs at MPI_THREAD_FUNNELED, and this is not the main thread (which is inside
             // the collective). A rank that exits without MPI_Finalize makes the launcher end the whole job.
             _exit(1)

@@ -99,4 +99,27 @@ final class StallReportTests: XCTestCase {
         XCTAssertEqual(StallReport.numbers([1, 2, 3, 5, 7, 8]), "1-3, 5, 7, 8")
         XCTAssertEqual(StallReport.numbers([4]), "4")
     }
+
+    func testAHeartbeatDatagramReadsBackAndAnythingElseIsDropped() {
+        let sent = Datagram(token: 77, rank: 2, counter: 5, status: training)
+        let bytes = sent.bytes
+        XCTAssertEqual(bytes.count, Datagram.size)
+        let read = Datagram(bytes[...], token: 77, ranks: 4)
+        XCTAssertEqual(read?.status, training)
+        XCTAssertEqual(read?.rank, 2)
+        XCTAssertEqual(read?.counter, 5)
+        XCTAssertNil(Datagram(bytes[...], token: 78, ranks: 4), "another job's token")
+        XCTAssertNil(Datagram(bytes[...], token: 77, ranks: 2), "a rank outside the job")
+        XCTAssertNil(Datagram(bytes.dropLast(), token: 77, ranks: 4), "short")
+        XCTAssertNil(Datagram(bytes[...] + [0], token: 77, ranks: 4), "long")
+        var badPhase = bytes
+        badPhase[8 * 8] = 9
+        XCTAssertNil(Datagram(badPhase[...], token: 77, ranks: 4), "no such phase")
+        var badCollective = bytes
+        badCollective[5 * 8] = 4
+        XCTAssertNil(Datagram(badCollective[...], token: 77, ranks: 4), "no such collective")
+        var huge = bytes
+        huge[7 * 8 + 7] = 0xFF
+        XCTAssertNil(Datagram(huge[...], token: 77, ranks: 4), "a step past 2^53")
+    }
 }
