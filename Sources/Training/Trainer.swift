@@ -99,6 +99,7 @@ public final class Trainer {
         if let stopper, stopper.patienceRanOut {
             observers.forEach { $0.note("early stopping had already ended this run after epoch \(progress.epoch)") }
         }
+        defer { communicator.activity?.phase = .finishing }
         while progress.epoch < configuration.epochs, !(stopper?.patienceRanOut ?? false) {
             let epoch = progress.epoch
             observers.forEach { $0.epochBegan(epoch + 1, of: configuration.epochs, steps: steps) }
@@ -108,6 +109,7 @@ public final class Trainer {
             let order = sampler.permutation(epoch: epoch)
             while progress.stepInEpoch < steps {
                 let step = progress.stepInEpoch
+                communicator.activity?.beginStep(epoch: epoch + 1, step: progress.globalStep + 1)
                 let stepStart = timeline == nil ? 0 : monotonicNanoseconds()
                 // The timeline traces each logging interval's last step in detail (see TimelineLog).
                 let endsInterval = configuration.logEverySteps > 0 && (step + 1) % configuration.logEverySteps == 0 || step + 1 == steps
@@ -215,7 +217,7 @@ public final class Trainer {
         guard let checkpoint else { return }
         try checkWeightsFinite()
         let start = monotonicNanoseconds()
-        try checkpoint(reason)
+        try communicator.during(.checkpoint) { try checkpoint(reason) }
         timeline?.record(.checkpoint, step: progress.globalStep, since: start)
     }
 
@@ -360,9 +362,11 @@ public final class Trainer {
     /// Loss, accuracy and confusion matrix in inference mode, each rank evaluating its share, summed exactly.
     public func evaluate(_ data: Dataset, batchSize: Int = Trainer.evaluationBatchSize) -> Evaluation {
         let start = monotonicNanoseconds()
-        synchronizeBatchNormalizationStatistics()
-        let result = Trainer.evaluate(lanes.map(\.model), on: data, loss: configuration.loss, batchSize: batchSize,
-                                      communicator: communicator, workers: workers)
+        let result = communicator.during(.evaluation) {
+            synchronizeBatchNormalizationStatistics()
+            return Trainer.evaluate(lanes.map(\.model), on: data, loss: configuration.loss, batchSize: batchSize,
+                                    communicator: communicator, workers: workers)
+        }
         timeline?.record(.evaluation, step: progress.globalStep, since: start)
         return result
     }
