@@ -85,10 +85,18 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
 
     private func watch() {
         var deferredFor: UInt64 = 0
+        var lastLook = DispatchTime.now().uptimeNanoseconds, quietUntil: UInt64 = 0
+        let silence = UInt64(StallReport.silenceLimit * 1e9)
         while true {
             sleep(1)
+            let now = DispatchTime.now().uptimeNanoseconds
+            // A look long after the last one means this process was stopped (SIGSTOP, a suspended machine): what it
+            // knows of the others is stale, and so are the heartbeats queued meanwhile, which read as new. It says
+            // nothing until fresh ones have come in; a launcher that resumes a stopped rank to end it ends it first.
+            if now - lastLook > silence { quietUntil = now + silence }
+            lastLook = now
             let since = waitingSince.load(ordering: .acquiring)
-            guard since > 0 else { continue }
+            guard since > 0, now >= quietUntil else { continue }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - since) / 1e9
             guard waited > timeout else { continue }
             let report = StallReport(rank: rank, hosts: heartbeat?.hosts ?? Array(repeating: host, count: size),
@@ -99,6 +107,7 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
             if report.aLowerRankReports, deferredFor != since {
                 deferredFor = since
                 sleep(Self.graceSeconds)
+                lastLook = DispatchTime.now().uptimeNanoseconds
                 continue
             }
             writeStandardError(report.line)
