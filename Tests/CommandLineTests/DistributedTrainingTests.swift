@@ -98,9 +98,10 @@ final class DistributedTrainingTests: BinaryTestCase {
         XCTAssertEqual(Array(a.store.values), Array(b.store.values))
     }
 
-    /// Trains convnet on 2 ranks and, once the log shows a step, sends `signal` to the last rank mpirun started;
+    /// Trains convnet on 2 ranks and, `settle` seconds after the log shows a step, sends `signal` to `rank`;
     /// returns the job's result and when the signal went out.
-    func runSignallingARank(_ signal: Int32, extraArguments: [String] = []) throws -> (Result, Date) {
+    func runSignallingARank(_ signal: Int32, rank: Int = 1, settle: TimeInterval = 0,
+                            extraArguments: [String] = []) throws -> (Result, Date) {
         let log = path("signalled.jsonl")
         let signalledAt = Clock()
         let result = try run(["fit", "--model", "convnet", "--data", dataDirectory, "--epochs", "3", "--log", log,
@@ -110,11 +111,17 @@ final class DistributedTrainingTests: BinaryTestCase {
             while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("\"step\"") ?? false) {
                 usleep(100_000)
             }
+            usleep(UInt32(settle * 1e6))
             let pid = mpirun.processIdentifier
             let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-            if let rank = children.split(separator: " ").compactMap({ Int32($0) }).last {
+            // mpirun's children are the ranks; each knows its rank from the launcher's environment.
+            let signalled = children.split(separator: " ").compactMap { Int32($0) }.first { child in
+                let environment = (try? String(contentsOfFile: "/proc/\(child)/environ", encoding: .utf8)) ?? ""
+                return environment.split(separator: "\0").contains { $0 == "OMPI_COMM_WORLD_RANK=\(rank)" }
+            }
+            if let signalled {
                 signalledAt.mark()
-                kill(rank, signal)
+                kill(signalled, signal)
             }
         }
         return (result, try XCTUnwrap(signalledAt.time, "no rank was found to signal"))
@@ -140,11 +147,37 @@ final class DistributedTrainingTests: BinaryTestCase {
 
     func testRankThatStopsAnsweringEndsTheJobAfterTheStallTimeout() throws {
         // SIGSTOP leaves a rank alive but silent, as a hung host would: the launcher sees nothing wrong, so the
-        // others' watchdog must end the job.
-        let (result, stopTime) = try runSignallingARank(SIGSTOP, extraArguments: ["--stall-timeout", "5"])
+        // others' watchdog must end the job, and name the rank and what it was doing from its last heartbeat. A
+        // second into training, that heartbeat is one of training's, not of start-up's.
+        let (result, stopTime) = try runSignallingARank(SIGSTOP, settle: 1, extraArguments: ["--stall-timeout", "5"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(stopTime), 30, "5 s of stall timeout, then the job must end")
-        XCTAssertTrue(result.error.contains("rank 0 (") && result.error.contains("allreduce has waited"), result.error)
+        let lines = result.error.split(separator: "\n").filter { $0.contains(" has waited ") }
+        XCTAssertEqual(lines.count, 1, "one rank reports: \(result.error)")
+        let line = try XCTUnwrap(lines.first.map(String.init), result.error)
+        let waiting = /rank 0 \(.+\): error: allreduce in training \(epoch (\d+), global step ([\d,]+)\) (.+)/
+        let report = try XCTUnwrap(line.wholeMatch(of: waiting), line)
+        XCTAssertTrue(report.3.hasPrefix("has waited 5 s for the other ranks (--stall-timeout 5); rank 1 ("), line)
+        // The last heartbeat left within a quarter second before the stop: rarely, from inside this very allreduce.
+        XCTAssertTrue(line.contains(") has not arrived: it stopped answering ") || line.contains(" s ago inside this allreduce ("), line)
+        let lastSeen = /\(stopped, or host down or cut off\), last seen in training \(epoch (\d+), global step ([\d,]+)\); ending the job$/
+        let culprit = try XCTUnwrap(line.firstMatch(of: lastSeen), line)
+        let (epoch, step) = (Int(report.1)!, Int(report.2.replacing(",", with: ""))!)
+        let (lastEpoch, lastStep) = (Int(culprit.1)!, Int(culprit.2.replacing(",", with: ""))!)
+        XCTAssertTrue(lastEpoch == epoch || lastEpoch == epoch - 1, line)
+        XCTAssertTrue((1...step).contains(lastStep), line)
+    }
+
+    /// Rank 0 stopped: rank 1, the lowest rank still answering, reports it.
+    func testStoppedRankZeroIsNamedByRankOne() throws {
+        let (result, _) = try runSignallingARank(SIGSTOP, rank: 0, settle: 1, extraArguments: ["--stall-timeout", "5"])
+        XCTAssertNotEqual(result.status, 0)
+        let lines = result.error.split(separator: "\n").filter { $0.contains(" has waited ") }
+        XCTAssertEqual(lines.count, 1, "one rank reports: \(result.error)")
+        let line = try XCTUnwrap(lines.first.map(String.init), result.error)
+        XCTAssertTrue(line.hasPrefix("rank 1 ("), line)
+        XCTAssertTrue(line.contains("; rank 0 ("), line)
+        XCTAssertTrue(line.contains(" s ago (stopped, or host down or cut off), last seen in training (epoch "), line)
     }
 
     func testErrorOnOneRankEndsTheJobAndNamesTheRank() throws {
