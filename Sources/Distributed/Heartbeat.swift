@@ -58,7 +58,7 @@ final class Heartbeat: Sendable {
         var table = [Double](repeating: 0, count: size * AddressRow.width)
         if let bound {
             AddressRow.write(port: bound.port, key: Self.loopbackKey, addresses: Self.localAddresses(), host: communicator.host,
-                      token: rank == 0 ? UInt64.random(in: 1..<(1 << 52)) : 0, into: &table, rank: rank)
+                             token: rank == 0 ? UInt64.random(in: 1..<(1 << 52)) : 0, into: &table, rank: rank)
         } else {
             AddressRow.write(port: 0, key: 0, addresses: [], host: communicator.host, token: 0, into: &table, rank: rank)
         }
@@ -228,8 +228,9 @@ private struct AddressRow {
         table[base + 2] = Double(token)
         table[base + 3] = Double(addresses.count)
         for (i, address) in addresses.enumerated() { table[base + 4 + i] = Double(address) }
-        table[base + 4 + maximumAddresses] = Double(host.count)
-        for (i, byte) in host.enumerated() { table[base + 5 + maximumAddresses + i] = Double(byte) }
+        let hostBase = base + 4 + maximumAddresses
+        table[hostBase] = Double(host.count)
+        for (i, byte) in host.enumerated() { table[hostBase + 1 + i] = Double(byte) }
     }
 
     init(_ table: [Double], rank: Int) {
@@ -238,7 +239,8 @@ private struct AddressRow {
         key = UInt64(table[base + 1])
         token = UInt64(table[base + 2])
         addresses = (0..<min(Int(table[base + 3]), Self.maximumAddresses)).map { UInt32(table[base + 4 + $0]) }
-        let hostBytes = (0..<min(Int(table[base + 4 + Self.maximumAddresses]), Self.maximumHostBytes)).map { UInt8(table[base + 5 + Self.maximumAddresses + $0]) }
+        let hostBase = base + 4 + Self.maximumAddresses
+        let hostBytes = (0..<min(Int(table[hostBase]), Self.maximumHostBytes)).map { UInt8(table[hostBase + 1 + $0]) }
         host = String(decoding: hostBytes, as: UTF8.self)
     }
 }

@@ -17,7 +17,7 @@ public final class StallWatchdog: Communicator, @unchecked Sendable {
     private let inner: any Communicator
     private let timeout: Double
     private let rankActivity = RankActivity()
-    /// Nil in a world whose heartbeat socket could not be made: the report then names no rank.
+    /// Nil when this rank's heartbeat socket could not be made: the report then names no rank.
     private let heartbeat: Heartbeat?
     /// When the collective under way began (uptime nanoseconds), 0 when none is.
     private let waitingSince = Atomic<UInt64>(0)
