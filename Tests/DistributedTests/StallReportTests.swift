@@ -116,7 +116,7 @@ final class StallReportTests: XCTestCase {
         badPhase[8 * 8] = 9
         XCTAssertNil(Datagram(badPhase[...], token: 77, ranks: 4), "no such phase")
         var badCollective = bytes
-        badCollective[5 * 8] = 4
+        badCollective[5 * 8] = UInt8(Collective.allCases.count + 1)
         XCTAssertNil(Datagram(badCollective[...], token: 77, ranks: 4), "no such collective")
         var huge = bytes
         huge[7 * 8 + 7] = 0xFF
