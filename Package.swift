@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "MNISTTests", dependencies: ["MNIST", "CZlib"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Engine"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"], exclude: ["read_tensorboard.py", "check_onnx.py"]),
