@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "InteropTests", dependencies: ["Interop", "Engine"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint"], exclude: ["read_tensorboard.py", "check_onnx.py"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "MNIST"], exclude: ["read_tensorboard.py", "check_onnx.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
         .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST"], path: "Tests/Fuzz"),

@@ -24,6 +24,8 @@ public enum InputLimits {
     public static let idxDataBytes = 1 << 30
     /// Rows and columns of an image (IDX or PGM).
     public static let imageSide = 4096
+    /// Channels of an image: grey, RGB and RGBA sets need at most 4; a multispectral set a few dozen.
+    public static let imageChannels = 64
     /// Weights of a model, trainable and not (80 MB as float32, about 400 MB in training with gradients, Adam's
     /// two slots and early stopping's copy); cnn-bn, the largest preset, has 2.2 million.
     public static let modelParameters = 20_000_000

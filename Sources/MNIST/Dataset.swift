@@ -9,48 +9,49 @@ public struct Dataset: Sendable {
     public let count: Int
     public let rows: Int
     public let columns: Int
-    /// One image's tensor shape: rows, columns, one channel.
+    public let channels: Int
+    /// One image's tensor shape: rows, columns, channels.
     public let sampleShape: [Int]
+    /// Bytes of one image.
+    public var pixelsPerSample: Int { rows * columns * channels }
+    /// The classes the labels need: the largest label + 1 (labels are bytes, so at most 256).
+    public var classesInLabels: Int { Int(labels.max() ?? 0) + 1 }
 
-    public init(images: [UInt8], labels: [UInt8], rows: Int, columns: Int) {
-        precondition(images.count == labels.count * rows * columns, "Dataset: images and labels disagree in count")
+    public init(images: [UInt8], labels: [UInt8], rows: Int, columns: Int, channels: Int = 1) {
+        precondition(images.count == labels.count * rows * columns * channels, "Dataset: images and labels disagree in count")
         self.images = images
         self.labels = labels
         self.count = labels.count
         self.rows = rows
         self.columns = columns
-        sampleShape = [rows, columns, 1]
+        self.channels = channels
+        sampleShape = [rows, columns, channels]
     }
 
-    /// Loads and validates one images/labels pair of IDX files.
-    /// `hint` ends a bad file's error with what to do.
-    public init(imagesPath: String, labelsPath: String, classes: Int = MNISTFiles.classes,
-                hint: String = IDXFile.dataFileHint) throws {
-        let images = try IDXFile(contentsOf: imagesPath, magic: IDXFile.imagesMagic, hint: hint)
+    /// Loads and validates one images/labels pair of IDX files: images N x rows x columns (grey) or N x rows x
+    /// columns x channels. `hint` ends a bad file's error with what to do.
+    public init(imagesPath: String, labelsPath: String, hint: String = IDXFile.dataFileHint) throws {
+        let images = try IDXFile(contentsOf: imagesPath, magics: [IDXFile.imagesMagic, IDXFile.imagesWithChannelsMagic],
+                                 hint: hint)
         let labels = try IDXFile(contentsOf: labelsPath, magic: IDXFile.labelsMagic, hint: hint)
-        guard images.dimensions.count == 3, images.dimensions[1] > 0, images.dimensions[2] > 0 else {
-            throw DataError("\(imagesPath): expected images of shape N x rows x columns, got \(images.dimensions)")
-        }
-        guard images.dimensions[0] > 0 else { throw DataError("\(imagesPath) holds no images; \(IDXFile.dataFileHint)") }
+        guard images.dimensions[0] > 0 else { throw DataError("\(imagesPath) holds no images; \(hint)") }
         guard images.dimensions[0] == labels.dimensions[0] else {
             throw DataError("\(imagesPath) holds \(images.dimensions[0]) images but \(labelsPath) holds "
                                 + "\(labels.dimensions[0]) labels; use files from the same set")
         }
-        if let bad = labels.bytes.firstIndex(where: { Int($0) >= classes }) {
-            throw DataError("\(labelsPath): label \(labels.bytes[bad]) at index \(bad) is outside 0-\(classes - 1); "
-                                + "download it again (mnist-train download)")
-        }
-        self.init(images: images.bytes, labels: labels.bytes, rows: images.dimensions[1], columns: images.dimensions[2])
+        self.init(images: images.bytes, labels: labels.bytes, rows: images.dimensions[1], columns: images.dimensions[2],
+                  channels: images.dimensions.count == 4 ? images.dimensions[3] : 1)
     }
 
     /// Samples `range` as a new dataset (e.g. a validation split).
     public func subset(_ range: Range<Int>) -> Dataset {
-        let pixels = rows * columns
+        let pixels = pixelsPerSample
         return Dataset(images: Array(images[range.lowerBound * pixels..<range.upperBound * pixels]),
-                       labels: Array(labels[range]), rows: rows, columns: columns)
+                       labels: Array(labels[range]), rows: rows, columns: columns, channels: channels)
     }
 
-    /// The samples at `indices` as (images (N, rows, columns, 1) scaled to [0, 1], labels (N) as class indices).
+    /// The samples at `indices` as (images (N, rows, columns, channels) scaled to [0, 1], labels (N) as class
+    /// indices).
     public func batch<C: Collection>(_ indices: C) -> (images: Tensor, labels: Tensor) where C.Element == Int {
         (Tensor(batch: indices.count, sampleShape: sampleShape) { writeImages(indices, into: $0) },
          Tensor(batch: indices.count, sampleShape: []) { writeLabels(indices, into: $0) })
@@ -61,7 +62,7 @@ public struct Dataset: Sendable {
     /// caller's collection: unspecialized, iterating it allocates.
     @inlinable
     public func writeImages<C: Collection>(_ indices: C, into target: UnsafeMutablePointer<Float>) where C.Element == Int {
-        let pixels = rows * columns
+        let pixels = pixelsPerSample
         // Every index is checked once per sample; the pixel loop then runs on buffers, without a check per pixel.
         images.withUnsafeBufferPointer { source in
             var row = 0, index = indices.startIndex
@@ -93,9 +94,6 @@ public struct MNISTFiles: Sendable {
         trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
         testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte"
     )
-    /// Digits 0-9.
-    public static let classes = 10
-
     public static var allNames: [String] {
         [names.trainImages, names.trainLabels, names.testImages, names.testLabels]
     }
@@ -137,9 +135,12 @@ public struct MNISTFiles: Sendable {
                            hint: hint)
     }
 
-    /// What to do about a bad file here: download into this very directory.
+    /// What to do about a bad file here. Downloading again helps only where the files came from the download: the
+    /// MNIST cache. Elsewhere the files may be any IDX set.
     var hint: String {
-        "download it again (mnist-train download --data \(directory)) or point --data at a directory with valid files"
+        directory == MNISTFiles.defaultDirectory
+            ? "download it again (mnist-train download --data \(directory)) or point --data at a directory with valid files"
+            : "replace it with a valid IDX file, or point --data at a directory of valid files"
     }
 
     private func checkDirectory() throws {

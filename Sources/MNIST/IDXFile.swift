@@ -3,9 +3,11 @@ import Foundation
 import InputChecks
 
 /// An IDX file (LeCun's MNIST format): big-endian magic 0x0000_08_0D where 08 is unsigned bytes and D the number
-/// of dimensions, D big-endian UInt32 sizes, then the bytes. Images are magic 2051 (N, rows, cols), labels 2049 (N).
+/// of dimensions, D big-endian UInt32 sizes, then the bytes. Images are magic 2051 (N, rows, cols) or, with
+/// channels, 2052 (N, rows, cols, channels); labels are 2049 (N).
 public struct IDXFile: Equatable, Sendable {
     public static let imagesMagic: UInt32 = 2051
+    public static let imagesWithChannelsMagic: UInt32 = 2052
     public static let labelsMagic: UInt32 = 2049
 
     public let dimensions: [Int]
@@ -19,22 +21,32 @@ public struct IDXFile: Equatable, Sendable {
     /// is allocated for the data, and then exactly the declared bytes are read: a file may hold neither fewer nor
     /// more. Only regular files are read.
     public init(contentsOf path: String, magic: UInt32, hint fix: String = IDXFile.dataFileHint) throws {
+        try self.init(contentsOf: path, magics: [magic], hint: fix)
+    }
+
+    /// The same, accepting any of `magics` (images with or without channels).
+    public init(contentsOf path: String, magics: [UInt32], hint fix: String = IDXFile.dataFileHint) throws {
         let source = try IDXSource(path)
-        let kind = magic == IDXFile.imagesMagic ? "image" : "label"
+        let kind = magics.contains(IDXFile.labelsMagic) ? "label" : "image"
         let start = try source.take(4)
         guard !start.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
         guard start.count == 4 else { throw DataError("\(path) is truncated: \(start.count) bytes, no IDX header; \(fix)") }
         let found = IDXFile.bigEndianUInt32(start, at: 0)
-        guard found == magic else {
-            throw DataError("\(path) is not an IDX \(kind) file (magic \(found), expected \(magic)); \(fix)")
+        guard magics.contains(found) else {
+            throw DataError("\(path) is not an IDX \(kind) file (magic \(found), expected "
+                                + "\(magics.map(String.init).joined(separator: " or "))); \(fix)")
         }
-        let rank = Int(magic & 0xFF)
+        let rank = Int(found & 0xFF)
         let header = try source.take(4 * rank)
         guard header.count == 4 * rank else { throw DataError("\(path) is truncated inside its header; \(fix)") }
         let dimensions = (0..<rank).map { Int(IDXFile.bigEndianUInt32(header, at: 4 * $0)) }
         let shape = dimensions.map(String.init).joined(separator: "x")
-        if rank == 3, let side = dimensions.dropFirst().first(where: { $0 == 0 || $0 > InputLimits.imageSide }) {
+        if rank >= 3, let side = dimensions[1...2].first(where: { $0 == 0 || $0 > InputLimits.imageSide }) {
             throw DataError("\(path) declares \(shape) images: a side of \(side) is outside 1-\(InputLimits.imageSide); \(fix)")
+        }
+        if rank == 4, !(1...InputLimits.imageChannels).contains(dimensions[3]) {
+            throw DataError("\(path) declares \(shape) images: \(dimensions[3]) channels is outside "
+                                + "1-\(InputLimits.imageChannels); \(fix)")
         }
         guard let declared = checkedProduct(dimensions, limit: InputLimits.idxDataBytes) else {
             throw DataError("\(path) declares \(shape) bytes of data, more than the \(InputLimits.idxDataBytes) a data "

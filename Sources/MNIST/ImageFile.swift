@@ -1,7 +1,7 @@
 import Foundation
 import InputChecks
 
-/// Images to predict from a file: IDX images (magic 2051) or a PGM (P2 text or P5 binary).
+/// Images to predict from a file: IDX images (magic 2051, or 2052 with channels) or a PGM (P2 text or P5 binary).
 public enum ImageFile {
     public static func load(_ path: String, invert: Bool) throws -> Dataset {
         // The first two bytes tell a PGM from an IDX file; each is then read with its own reader and cap.
@@ -20,14 +20,15 @@ public enum ImageFile {
             }
             dataset = try pgm(bytes, path: path)
         } else {
-            let images = try IDXFile(contentsOf: path, magic: IDXFile.imagesMagic,
+            let images = try IDXFile(contentsOf: path, magics: [IDXFile.imagesMagic, IDXFile.imagesWithChannelsMagic],
                                      hint: "give a PGM (P2 or P5) or an IDX image file")
             dataset = Dataset(images: images.bytes, labels: [UInt8](repeating: 0, count: images.dimensions[0]),
-                              rows: images.dimensions[1], columns: images.dimensions[2])
+                              rows: images.dimensions[1], columns: images.dimensions[2],
+                              channels: images.dimensions.count == 4 ? images.dimensions[3] : 1)
         }
         if invert {
             dataset = Dataset(images: dataset.images.map { 255 - $0 }, labels: dataset.labels, rows: dataset.rows,
-                              columns: dataset.columns)
+                              columns: dataset.columns, channels: dataset.channels)
         }
         return dataset
     }

@@ -17,17 +17,22 @@ public struct Evaluation: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case loss, correct, count, confusion = "confusion_matrix" }
 
-    /// A human-readable report: totals, per-class accuracy, confusion matrix.
-    public func table(title: String = "Test") -> String {
+    /// A human-readable report: totals, per-class accuracy, confusion matrix. With `classNames` the per-class rows
+    /// are named; the matrix keeps the labels' numbers, which fit its columns.
+    public func table(title: String = "Test", classNames: [String]? = nil) -> String {
+        let kind = classNames == nil && confusion.count == 10 ? "digit" : "class"
+        let names = classNames ?? confusion.indices.map(String.init)
+        let width = max(5, names.map(\.count).max() ?? 0)
         var lines = ["\(title) loss \(loss.fixed(4)), accuracy \((100 * accuracy).fixed(2))% (\(correct)/\(count))", "",
-                     "digit  accuracy  count"]
+                     kind.padded(width) + "  accuracy  count"]
         for (label, accuracy) in perClassAccuracy.enumerated() {
-            lines.append("\(String(label).padded(5))  \(((100 * accuracy).fixed(2) + "%").padded(8))  \(confusion[label].reduce(0, +))")
+            lines.append("\(names[label].padded(width))  \(((100 * accuracy).fixed(2) + "%").padded(8))  \(confusion[label].reduce(0, +))")
         }
-        lines += ["", "confusion matrix (rows: true digit, columns: predicted digit)",
-                  "     " + confusion.indices.map { String($0).padded(5) }.joined()]
+        let cell = max(5, String(confusion.map { $0.max() ?? 0 }.max() ?? 0).count + 1)
+        lines += ["", "confusion matrix (rows: true \(kind), columns: predicted \(kind))",
+                  String(repeating: " ", count: 5) + confusion.indices.map { String($0).padded(cell) }.joined()]
         for (label, row) in confusion.enumerated() {
-            lines.append(String(label).padded(5) + row.map { String($0).padded(5) }.joined())
+            lines.append(String(label).padded(5) + row.map { String($0).padded(cell) }.joined())
         }
         return lines.joined(separator: "\n")
     }

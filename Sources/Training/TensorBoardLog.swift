@@ -118,7 +118,12 @@ public final class TensorBoardLog: TrainingObserver {
             for (row, label) in labels.scalars.enumerated() where images.count < Self.misclassifiedShown {
                 let predicted = predictedClass(output, row: row)
                 guard predicted != Int(label) else { continue }
-                images.append(Array(x.scalars[row * x.sampleSize..<(row + 1) * x.sampleSize]))
+                // The grid is grey: an image of several channels shows their mean.
+                let sample = x.scalars[row * x.sampleSize..<(row + 1) * x.sampleSize], channels = data.channels
+                images.append(channels == 1 ? Array(sample)
+                                  : stride(from: sample.startIndex, to: sample.endIndex, by: channels).map { start in
+                                      sample[start..<start + channels].reduce(0, +) / Float(channels)
+                                  })
                 captions.append("\(Int(label))>\(predicted)")
             }
         }

@@ -25,19 +25,24 @@ struct Evaluate: ParsableCommand {
         let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
         let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
             .loss ?? .sparseCategoricalCrossentropy
-        let test = try dataOptions.files.loadTest()
-        try checkModel(model, fits: test, loss: loss, source: file)
+        let files = dataOptions.files
+        let test = try files.loadTest()
+        let classes = classCount(of: model)
+        try checkModel(model, fits: test, classes: classes, loss: loss, source: file)
+        try checkLabels(of: test, in: files.path(MNISTFiles.names.testLabels), fit: model, source: file)
+        let names = savedClassNames(metadata, classes: classes)
         let evaluation = Trainer.evaluate(model, on: test, loss: loss, communicator: communicator)
         guard communicator.isRoot else { return }
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "loss": evaluation.loss, "accuracy": evaluation.accuracy, "correct": evaluation.correct,
                 "count": evaluation.count, "per_class_accuracy": evaluation.perClassAccuracy,
                 "confusion_matrix": evaluation.confusion,
             ]
+            object["class_names"] = names
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print(evaluation.table())
+            print(evaluation.table(classNames: names))
         }
     }
 }

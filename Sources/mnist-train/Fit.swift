@@ -42,6 +42,11 @@ struct Fit: ParsableCommand {
     @Option(help: "Smallest val_loss decrease that counts as improvement (default 0).") var minDelta: Float?
     @Flag(help: "With early stopping, keep the last weights instead of the best.") var keepLastWeights = false
     @Option(help: ArgumentHelp("Train on the first N training samples only.", valueName: "n")) var trainSamples: Int?
+    @Option(help: ArgumentHelp("Classes of the data (default: the largest training label + 1).", valueName: "n"))
+    var classes: Int?
+    @Option(help: ArgumentHelp("Names of the classes, one a line in label order, for predict, evaluate and TensorBoard; "
+                                   + "saved with the model.", valueName: "file"))
+    var classNames: String?
     @Option(help: ArgumentHelp("Worker threads in each rank (default: $MNIST_TRAIN_THREADS, else the cores the rank may "
                                    + "use). One rank of N threads trains as N ranks of one would.", valueName: "n"))
     var threads: Int?
@@ -112,6 +117,9 @@ struct Fit: ParsableCommand {
             throw ValidationError("--early-stopping-patience must be 0 or more, got \(earlyStoppingPatience)")
         }
         if let trainSamples, trainSamples < 1 { throw ValidationError("--train-samples must be at least 1") }
+        if let classes, !(2...256).contains(classes) {
+            throw ValidationError("--classes must be in 2-256 (labels are bytes), got \(classes)")
+        }
         if let logEvery, logEvery < 0 { throw ValidationError("--log-every must be 0 or more") }
         if checkpointEverySteps < 0 { throw ValidationError("--checkpoint-every-steps must be 0 or more") }
         if let keepCheckpointsFlag, keepCheckpointsFlag < 1 { throw ValidationError("--keep-checkpoints must be at least 1") }
@@ -176,6 +184,8 @@ struct Fit: ParsableCommand {
         let files = dataOptions.files
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
+        try DataSetCheck.checkShapes(training: trainingSet, test: testSet, files: files)
+        let classCount = try DataSetCheck.classes(training: trainingSet, test: testSet, requested: classes, files: files)
 
         // A resumed run reads the checkpoint once, on rank 0, and every rank takes its bytes.
         let resumed = try resume.map { try readCheckpoint($0, communicator) }
@@ -191,7 +201,7 @@ struct Fit: ParsableCommand {
             }
             trainingSet = trainingSet.subset(0..<samples)
         }
-        var definition = try modelChoice.definition()
+        var definition = try modelChoice.definition(inputShape: trainingSet.sampleShape, classes: classCount)
         var name = modelChoice.name
         var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
         if let resumed {
@@ -238,12 +248,13 @@ struct Fit: ParsableCommand {
             _ = model.store.values.update(fromContentsOf: initial.model.store.values)
             _ = model.store.state.update(fromContentsOf: initial.model.store.state)
         }
-        try checkModel(model, fits: training, loss: configuration.loss,
+        try checkModel(model, fits: training, classes: classCount, loss: configuration.loss,
                        source: resumed?.path ?? initFrom.map { "--init-from \($0)" } ?? modelChoice.source)
-        guard testSet.sampleShape == training.sampleShape else {
-            throw CommandError("the test images are \(testSet.sampleShape), the training images \(training.sampleShape): "
-                                   + "use files from one set")
-        }
+        // --class-names, else those the resumed or initial model was saved with.
+        let names = try classNames.map { try readClassNames($0, classes: classCount) }
+            ?? resumed.flatMap { savedClassNames($0.contents.metadata, classes: classCount) }
+            ?? initial.flatMap { savedClassNames($0.metadata, classes: classCount) }
+        let namesJSON = try names.map { try SafeTensors.metadataJSON($0) }
         let outputPath = output ?? "\(name).safetensors.zst"
         if communicator.isRoot {
             try WritablePath.checkFile(outputPath, what: "--output \(outputPath)")
@@ -323,6 +334,7 @@ struct Fit: ParsableCommand {
             let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)
             var metadata = ["name": name, "dataset_sha256": dataChecksum ?? ""]
             metadata["train_samples"] = samples.map(String.init)
+            metadata["class_names"] = namesJSON
             trainer.stopRequested = { StopSignals.requested }
             trainer.checkpointEverySteps = checkpointEverySteps
             trainer.checkpoint = { reason in
@@ -368,13 +380,15 @@ struct Fit: ParsableCommand {
             reportMemory(resident, budget: budget, startup: startupMemory, console: console, log: logFile)
         }
         if communicator.isRoot {
-            try ModelFile.save(model, definition: definition, metadata: [
+            var metadata = [
                 "name": name,
                 "training": try SafeTensors.metadataJSON(configuration),
                 "history": try SafeTensors.metadataJSON(trainer.history),
                 "test_accuracy": String(test.accuracy),
                 "world_size": String(communicator.size),
-            ], to: outputPath, level: compressionLevel)
+            ]
+            metadata["class_names"] = namesJSON
+            try ModelFile.save(model, definition: definition, metadata: metadata, to: outputPath, level: compressionLevel)
             console?.note("Saved \(outputPath)")
         }
         // Nobody leaves before the model is on disk: a launcher may tear the job down when the first rank exits.

@@ -29,8 +29,17 @@ struct ModelChoice: ParsableArguments {
     /// True when the user chose a model (a resumed run otherwise takes the checkpoint's).
     var isExplicit: Bool { model != nil || modelFile != nil }
 
-    func definition() throws -> ModelDefinition {
-        guard let modelFile else { return ModelDefinition(inputShape: Preset.inputShape, layers: preset.layers) }
+    /// The model file's definition, or the preset's for images of `inputShape` in `classes` classes (MNIST's by
+    /// default); a preset that cannot take the images fails with one line naming both.
+    func definition(inputShape: [Int] = Preset.inputShape, classes: Int = 10) throws -> ModelDefinition {
+        guard let modelFile else {
+            let definition = preset.definition(inputShape: inputShape, classes: classes)
+            do { _ = try definition.makeModel() } catch {
+                throw CommandError("--model \(preset.rawValue) cannot take \(DataSetCheck.shape(inputShape)) images: \(error); "
+                                       + "choose another preset, or define a model for them with --model-file")
+            }
+            return definition
+        }
         let data: Data
         do {
             // Room for a thousand layers of JSON many times over.
@@ -70,13 +79,58 @@ struct DataOptions: ParsableArguments {
     var files: MNISTFiles { MNISTFiles(directory: data ?? MNISTFiles.defaultDirectory) }
 }
 
-/// `ModelCheck.check` against a data set, its error naming where the model came from.
-func checkModel(_ model: Sequential, fits data: Dataset, loss: Loss, source: String) throws {
+/// `ModelCheck.check` against a data set of `classes` classes, its error naming where the model came from.
+func checkModel(_ model: Sequential, fits data: Dataset, classes: Int, loss: Loss, source: String) throws {
     do {
-        try ModelCheck.check(model, sampleShape: data.sampleShape, classes: MNISTFiles.classes, loss: loss)
+        try ModelCheck.check(model, sampleShape: data.sampleShape, classes: classes, loss: loss)
     } catch {
         throw CommandError("\(source): \(error)")
     }
+}
+
+/// A saved model's class count: its output's width.
+func classCount(of model: Sequential) -> Int { model.outputShapes.last!.reduce(1, *) }
+
+/// The labels of `data` must be classes of `model`, which was saved with its class count.
+func checkLabels(of data: Dataset, in path: String, fit model: Sequential, source: String) throws {
+    let classes = classCount(of: model)
+    guard data.classesInLabels <= classes else {
+        throw CommandError("\(path) has label \(data.classesInLabels - 1), but \(source) tells \(classes) classes apart "
+                               + "(0-\(classes - 1)): use the data it was trained on")
+    }
+}
+
+/// `--class-names FILE`: one name a line, as many as the classes.
+func readClassNames(_ path: String, classes: Int) throws -> [String] {
+    let text: String
+    do {
+        text = String(decoding: try RegularFile.contents(path, limit: 1 << 20, what: "--class-names \(path)"), as: UTF8.self)
+    } catch let error as InputError {
+        throw CommandError(error.description.hasSuffix("does not exist") ? "--class-names \(path): no such file" : error.description)
+    }
+    var names = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if names.last == "" { names.removeLast() }
+    guard names.count == classes else {
+        throw CommandError("--class-names \(path) has \(names.count) names for \(classes) classes: give one name a line, "
+                               + "in label order")
+    }
+    if let bad = names.firstIndex(where: { !isClassName($0) }) {
+        throw CommandError("--class-names \(path): line \(bad + 1) is empty, longer than 64 characters, or holds control "
+                               + "characters")
+    }
+    return names
+}
+
+/// The class names a saved model carries in its metadata, if it carries a valid list for its classes.
+func savedClassNames(_ metadata: [String: String], classes: Int) -> [String]? {
+    guard let text = metadata["class_names"], let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)),
+          names.count == classes, names.allSatisfy(isClassName) else { return nil }
+    return names
+}
+
+/// 1-64 characters, none of them control characters: a name goes into tables, captions and terminals.
+func isClassName(_ name: String) -> Bool {
+    !name.isEmpty && name.count <= 64 && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
 }
 
 /// Parses a value of a string enum, or fails with one line listing the accepted values (ArgumentParser's own

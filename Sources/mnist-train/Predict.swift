@@ -26,7 +26,9 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let (model, _, _) = try ModelFile.load(try modelFilePath(file))
+        let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
+        let classNames = savedClassNames(metadata, classes: classCount(of: model))
+        func named(_ label: Int) -> String { classNames.map { "\(label) \($0[label])" } ?? String(label) }
         let samples: Dataset
         var names: [String]
         if let image {
@@ -38,10 +40,11 @@ struct Predict: ParsableCommand {
             if let bad = chosen.first(where: { $0 < 0 || $0 >= test.count }) {
                 throw CommandError("--index \(bad) is outside the test set (0..<\(test.count))")
             }
-            let pixels = test.rows * test.columns
+            let pixels = test.pixelsPerSample
             samples = Dataset(images: chosen.flatMap { test.images[$0 * pixels..<($0 + 1) * pixels] },
-                              labels: chosen.map { test.labels[$0] }, rows: test.rows, columns: test.columns)
-            names = chosen.map { "test sample \($0) (label \(test.labels[$0]))" }
+                              labels: chosen.map { test.labels[$0] }, rows: test.rows, columns: test.columns,
+                              channels: test.channels)
+            names = chosen.map { "test sample \($0) (label \(named(Int(test.labels[$0]))))" }
         }
         guard samples.sampleShape == model.inputShape else {
             throw CommandError("\(image.map { "--image \($0)" } ?? "the test set"): the model \(file) takes \(model.inputShape) "
@@ -57,8 +60,10 @@ struct Predict: ParsableCommand {
         }
         if json {
             let objects = rows.enumerated().map { i, p in
-                ["sample": names[i], "predicted": p.indices.max { p[$0] < p[$1] }!, "probabilities": p.map(Double.init)]
-                    as [String: Any]
+                let predicted = p.indices.max { p[$0] < p[$1] }!
+                var object: [String: Any] = ["sample": names[i], "predicted": predicted, "probabilities": p.map(Double.init)]
+                object["predicted_name"] = classNames?[predicted]
+                return object
             }
             print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]), as: UTF8.self))
             return
@@ -66,18 +71,19 @@ struct Predict: ParsableCommand {
         for (i, p) in rows.enumerated() {
             let best = p.indices.max { p[$0] < p[$1] }!
             print(draw(samples, i))
-            print("\(names[i]): predicted \(best) (\(String(format: "%.1f", 100 * p[best]))%)")
+            print("\(names[i]): predicted \(named(best)) (\(String(format: "%.1f", 100 * p[best]))%)")
             print(p.enumerated().map { "\($0.offset): \(String(format: "%.3f", $0.element))" }.joined(separator: "  ") + "\n")
         }
     }
 
-    /// The digit in shades of gray, two characters per pixel so it keeps its proportions.
+    /// The image in shades of gray (the mean of its channels), two characters per pixel so it keeps its proportions.
     func draw(_ data: Dataset, _ index: Int) -> String {
         let shades = [" ", "░", "▒", "▓", "█"]
-        let pixels = data.rows * data.columns
+        let (pixels, channels) = (data.pixelsPerSample, data.channels)
         return (0..<data.rows).map { row in
             (0..<data.columns).map { column in
-                let value = Int(data.images[index * pixels + row * data.columns + column])
+                let first = index * pixels + (row * data.columns + column) * channels
+                let value = data.images[first..<first + channels].reduce(0) { $0 + Int($1) } / channels
                 return String(repeating: shades[min(4, value * 5 / 256)], count: 2)
             }.joined()
         }.joined(separator: "\n")

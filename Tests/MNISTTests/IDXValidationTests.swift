@@ -90,7 +90,7 @@ final class IDXValidationTests: XCTestCase {
 
     func testWrongMagic() {
         let swapped = write("labels-as-images", labels([1, 2]))
-        assertFails(images: swapped, labels: write("l", labels([1, 2])), naming: swapped, "not an IDX image file (magic 2049, expected 2051)")
+        assertFails(images: swapped, labels: write("l", labels([1, 2])), naming: swapped, "not an IDX image file (magic 2049, expected 2051 or 2052)")
     }
 
     func testExtraBytesAfterDeclaredSize() {
@@ -98,9 +98,19 @@ final class IDXValidationTests: XCTestCase {
         assertFails(images: long, labels: write("l", labels([1, 2])), naming: long, "3 bytes after")
     }
 
-    func testLabelOutOfRange() {
-        let bad = write("bad-labels", labels([1, 12, 3]))
-        assertFails(images: write("i", images(count: 3)), labels: bad, naming: bad, "label 12 at index 1 is outside 0-9")
+    /// Any IDX classification set: labels past 9 are classes too, and images may have channels (magic 2052).
+    func testLabelsPastNineAndImagesWithChannelsLoad() throws {
+        let grey = try Dataset(imagesPath: write("i", images(count: 3)), labelsPath: write("l", labels([1, 12, 3])))
+        XCTAssertEqual(grey.classesInLabels, 13)
+        XCTAssertEqual(grey.sampleShape, [2, 3, 1])
+        let colour = IDXFile(dimensions: [2, 4, 5, 3], bytes: (0..<120).map { UInt8($0) }).encoded(magic: IDXFile.imagesWithChannelsMagic)
+        let rgb = try Dataset(imagesPath: write("rgb", colour), labelsPath: write("l2", labels([0, 1])))
+        XCTAssertEqual(rgb.sampleShape, [4, 5, 3])
+        XCTAssertEqual(rgb.subset(1..<2).images, (60..<120).map { UInt8($0) })
+        XCTAssertEqual(rgb.batch([1]).images.scalars.first, 60 / 255)
+        let tooMany = write("channels", IDXFile(dimensions: [1, 2, 2, 65], bytes: [UInt8](repeating: 0, count: 260))
+                                .encoded(magic: IDXFile.imagesWithChannelsMagic))
+        assertFails(images: tooMany, labels: write("l3", labels([0])), naming: tooMany, "65 channels is outside 1-64")
     }
 
     func testCountsDiffer() {

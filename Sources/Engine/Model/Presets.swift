@@ -1,4 +1,5 @@
-/// The seven models of the classic Keras MNIST tutorials (Engine.docc/Presets.md), input 28x28x1.
+/// The seven models of the classic Keras MNIST tutorials (Engine.docc/Presets.md), input 28x28x1 and 10 classes;
+/// `definition(inputShape:classes:)` makes them for other image sizes and class counts.
 public enum Preset: String, CaseIterable, Sendable {
     case mlp
     case mlpBN = "mlp-bn"
@@ -47,5 +48,13 @@ public enum Preset: String, CaseIterable, Sendable {
 
     public func makeModel(seed: UInt64 = 0) throws -> Sequential {
         try Sequential(layers, inputShape: Preset.inputShape, seed: seed)
+    }
+
+    /// The preset for images of `inputShape` in `classes` classes: the same layers, with the last Dense as wide as
+    /// the classes. Building it throws when the images are too small for its windows.
+    public func definition(inputShape: [Int] = Preset.inputShape, classes: Int = 10) -> ModelDefinition {
+        var layers = layers
+        layers[layers.count - 1].units = classes
+        return ModelDefinition(inputShape: inputShape, layers: layers)
     }
 }
