@@ -68,11 +68,29 @@ public final class SingleProcess: Communicator {
     public func abort(code: Int32) -> Never { exit(code) }
 }
 
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #else
 import Darwin
 #endif
+
+/// FNV-1a of `text`, cut to 52 bits so that a Double holds it exactly: for comparing identities across ranks in
+/// a collective of Doubles.
+public func hash52(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return hash & (1 << 52 - 1)
+}
+
+/// Equal on two processes that read the same CLOCK_MONOTONIC: the same kernel boot (its boot id) and the same
+/// time namespace, which can offset the clock. Where /proc has neither, the host name. 52 bits (`hash52`).
+public var monotonicClockIdentity: UInt64 {
+    let bootID = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+    let namespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/time")) ?? ""
+    return hash52(bootID.map { $0 + namespace } ?? hostName())
+}
 
 func hostName() -> String {
     var name = [CChar](repeating: 0, count: 256)

@@ -198,10 +198,7 @@ final class Heartbeat: Sendable {
     private static var loopbackKey: UInt64 {
         let bootID = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
         let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
-        let identity = bootID.flatMap { boot in namespace.map { boot + $0 } } ?? hostName()
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in identity.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return hash & (1 << 52 - 1)
+        return hash52(bootID.flatMap { boot in namespace.map { boot + $0 } } ?? hostName())
     }
 }
 

@@ -121,11 +121,18 @@ private struct GraphBuilder {
             case is Dropout:
                 continue
             default:
-                throw InteropError("\(name): layer \(type(of: layer)) has no ONNX form here")
+                throw InteropError("layer \(name) (\(type(of: layer))) has no ONNX form; export its weights with --safetensors")
             }
         }
         layout(channelsFirst: false, before: "output")
-        if model.outputActivation == .softmax { node("Softmax", "softmax", [current], attributes: [int("axis", -1)]) }
+        if model.outputActivation == .softmax {
+            // predict's softmax runs over a whole sample, ONNX's over one axis: the same only for a vector.
+            guard sampleRank == 1 else {
+                throw InteropError("the model ends in softmax over a \(model.outputShapes.last!) output, which ONNX's Softmax "
+                                   + "does not take whole; put a Flatten before its last layer to export it")
+            }
+            node("Softmax", "softmax", [current], attributes: [int("axis", -1)])
+        }
         if nodes.isEmpty { node("Identity", "identity", [current]) }
         // The last node's output takes the graph output's name.
         nodes[nodes.count - 1].output = [outputName]
@@ -191,8 +198,9 @@ private struct GraphBuilder {
         return [rows.padBefore, columns.padBefore, bottom, right]
     }
 
+    /// A weight of a layer; every layer of a built model has the weights its kind declares.
     func weights(_ layer: String, _ parameter: String) -> [Float] {
-        model.store.values(of: model.store.views.first { $0.name == "\(layer)/\(parameter)" }!)
+        model.store.values(of: model.store.view(named: "\(layer)/\(parameter)")!)
     }
 
     /// Adds an initializer; returns its name.
@@ -201,8 +209,8 @@ private struct GraphBuilder {
         tensor.name = name
         tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
         tensor.dims = shape.map(Int64.init)
-        // raw_data is little-endian, as this machine's floats are.
-        tensor.rawData = values.withUnsafeBytes { Data($0) }
+        // raw_data is little-endian whatever the machine.
+        tensor.rawData = values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
         initializers.append(tensor)
         return name
     }

@@ -20,15 +20,16 @@ public final class ChromeTraceFile {
     private var hasEvents = false
     private var failed = false
 
-    /// Bytes read back from the end of a trace to find where it stops; one flush writes far fewer.
-    static let tailLimit = 1 << 20
+    /// Bytes read back from the end of a trace to find where it stops: they need to hold its last event, a line of a
+    /// few hundred bytes.
+    static let tailLimit = 1 << 16
 
-    /// A new trace at `path` starting `now` (Unix nanoseconds), or with `continuing`, the trace already there
-    /// continued (a new one if there is none). A file there that is not a trace this writer made is refused, not
-    /// overwritten: `--timeline` may name the wrong file.
+    /// A new trace at `path` starting `now` (Unix nanoseconds), replacing an earlier trace of this writer there; or
+    /// with `continuing`, the trace already there continued (a new one if there is none). A file there that is not
+    /// a trace this writer made is refused, not overwritten: `--timeline` may name the wrong file.
     public init(path: String, continuing: Bool, now: UInt64) throws {
         self.path = path
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else {
             throw InputError("cannot open --timeline \(path): \(String(cString: strerror(errno))); name a file to write "
                              + "the trace to")
@@ -58,20 +59,22 @@ public final class ChromeTraceFile {
     private static func prepare(_ descriptor: Int32, size: Int, path: String, continuing: Bool,
                                 now: UInt64) throws -> (origin: UInt64, hasEvents: Bool) {
         guard size > 0 else { return (now, false) }
-        guard let origin = origin(inHead: try read(descriptor, at: 0, count: min(size, 512))) else {
+        guard let origin = origin(inHead: try read(descriptor, at: 0, count: min(size, 512), path: path)) else {
             throw InputError("--timeline \(path) exists and is not a trace written by mnist-train; name a new file, or "
                              + "remove it")
         }
         guard continuing else {
             guard ftruncate(descriptor, 0) == 0 else {
-                throw InputError("cannot rewrite --timeline \(path): \(String(cString: strerror(errno)))")
+                throw InputError("cannot rewrite --timeline \(path): \(String(cString: strerror(errno))); name a file that can "
+                                 + "be written")
             }
             return (now, false)
         }
         let start = max(0, size - tailLimit)
-        let end = try continuationPoint(read(descriptor, at: start, count: size - start), path: path)
+        let end = try continuationPoint(read(descriptor, at: start, count: size - start, path: path), path: path)
         guard ftruncate(descriptor, off_t(start + end)) == 0 else {
-            throw InputError("cannot continue --timeline \(path): \(String(cString: strerror(errno)))")
+            throw InputError("cannot continue --timeline \(path): \(String(cString: strerror(errno))); name a new file, or "
+                             + "make this one writable")
         }
         return (origin, true)
     }
@@ -81,26 +84,25 @@ public final class ChromeTraceFile {
         close(descriptor)
     }
 
-    /// Where to cut the end of a trace to append to it: after its last whole event (what follows a crash mid-write
-    /// goes), before the `]` of a closed one.
+    /// Where to cut the end of a trace to append to it: after its last whole event. A `]` goes, and so does an
+    /// event cut short by a crash: every event is a line of its own, written as `,\n{...}`, and the last line is
+    /// kept only if it parses as a JSON object.
     static func continuationPoint(_ tail: [UInt8], path: String) throws -> Int {
+        let damaged = InputError("--timeline \(path) does not end as a trace written by mnist-train; name a new file, or "
+                                 + "remove it")
         var end = tail.count
         while end > 0, isSpace(tail[end - 1]) { end -= 1 }
-        if end > 0, tail[end - 1] == UInt8(ascii: "]") {
+        // A closed trace's bracket, or the comma of an event whose write never began.
+        if end > 0, tail[end - 1] == UInt8(ascii: "]") || tail[end - 1] == UInt8(ascii: ",") {
             end -= 1
             while end > 0, isSpace(tail[end - 1]) { end -= 1 }
-        } else if end > 0, tail[end - 1] != UInt8(ascii: "}") {
-            // An event cut short: every event is written as ",\n{...}" after the first.
-            guard let cut = lastRange(of: Array(",\n{".utf8), in: tail[..<end]) else {
-                throw InputError("--timeline \(path) ends in a damaged event; name a new file, or remove it")
-            }
-            end = cut
         }
-        guard end > 0, tail[end - 1] == UInt8(ascii: "}") else {
-            throw InputError("--timeline \(path) does not end as a trace written by mnist-train; name a new file, or "
-                             + "remove it")
-        }
-        return end
+        guard let newline = tail[..<end].lastIndex(of: 0x0A) else { throw damaged }
+        if (try? JSONSerialization.jsonObject(with: Data(tail[(newline + 1)..<end]))) is [String: Any] { return end }
+        // Cut before the comma and newline that lead the damaged event; what precedes was written whole before it.
+        let cut = newline > 0 && tail[newline - 1] == UInt8(ascii: ",") ? newline - 1 : newline
+        guard cut > 0, tail[cut - 1] == UInt8(ascii: "}") else { throw damaged }
+        return cut
     }
 
     /// The Unix time of timestamp 0 that the "trace start" event at the head of a trace gives, if it is there.
@@ -181,22 +183,16 @@ public final class ChromeTraceFile {
 
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 
-    private static func lastRange(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in stride(from: haystack.endIndex - needle.count, through: haystack.startIndex, by: -1)
-            where haystack[start..<start + needle.count].elementsEqual(needle) {
-            return start
-        }
-        return nil
-    }
-
-    private static func read(_ descriptor: Int32, at offset: Int, count: Int) throws -> [UInt8] {
+    private static func read(_ descriptor: Int32, at offset: Int, count: Int, path: String) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
             let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw InputError("cannot read --timeline file: \(String(cString: strerror(errno)))") }
+            guard n > 0 else {
+                let why = n == 0 ? "it shrank while being read" : String(cString: strerror(errno))
+                throw InputError("cannot read --timeline \(path): \(why); name a new file, or remove it")
+            }
             done += n
         }
         return bytes

@@ -26,7 +26,7 @@ public struct Span: Equatable, Sendable {
     public var kind: SpanKind
     /// The worker thread (lane) that ran it; 0 is the rank's main thread.
     public var lane: Int
-    /// The global step (from 1) a training span belongs to, the epoch of an evaluation or checkpoint.
+    /// The global step (from 1) a training span belongs to; for an evaluation or checkpoint, the steps done before it.
     public var step: Int
     public var start: UInt64
     public var end: UInt64

@@ -14,8 +14,9 @@ import Observability
 /// Each rank keeps its spans and sends them to rank 0 in one gather at the end of every logging interval and
 /// epoch, so a crash loses at most an interval.
 ///
-/// Clocks: every rank records CLOCK_MONOTONIC. Ranks on rank 0's kernel (the same boot id, as every process of
-/// one host has) read the very same clock, and their spans are placed as recorded. A rank on another host is
+/// Clocks: every rank records CLOCK_MONOTONIC. Ranks on rank 0's kernel and time namespace (the same boot id, as
+/// every process of one host has, and the same /proc/self/ns/time) read the very same clock, and their spans are
+/// placed as recorded. A rank on another host is
 /// placed by the barrier before every gather: all ranks leave it at nearly the same moment, so its offset is
 /// taken as rank 0's exit time minus its own. That is good to the barrier's release skew, about one network
 /// latency, and is measured again at every gather, so clock drift does not build up. Rank 0 places its
@@ -25,7 +26,9 @@ public final class TimelineLog {
     private let file: ChromeTraceFile?
     /// This rank's spans since the last gather; the trainer adds its lanes' after each traced step.
     var spans = SpanBuffer()
-    private let bootIdentity = Double(TimelineLog.bootIdentity())
+    /// Equal on ranks that read rank 0's monotonic clock. For the test of the placement by barrier
+    /// (MNIST_TRAIN_FAULT), rank 1 can claim a clock of its own.
+    private let clockIdentity: Double
     /// Rank 0's CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds (modulo 2^64).
     private let calendarOffset: UInt64
     /// Rows (rank, or rank and lane) already named in the file.
@@ -35,6 +38,8 @@ public final class TimelineLog {
     /// step a resumed run starts after.
     public init(path: String, communicator: any Communicator, resumedAt resumedStep: Int?) throws {
         self.communicator = communicator
+        let ownClock = Trainer.fault == "timeline-clock-of-its-own-on-rank-1" && communicator.rank == 1
+        clockIdentity = Double(ownClock ? monotonicClockIdentity ^ 1 : monotonicClockIdentity)
         let now = wallClockNanoseconds()
         calendarOffset = now &- monotonicNanoseconds()
         file = communicator.isRoot ? try ChromeTraceFile(path: path, continuing: resumedStep != nil, now: now) : nil
@@ -54,9 +59,9 @@ public final class TimelineLog {
         communicator.barrier()
         let exit = monotonicNanoseconds()
         let host = Array(communicator.host.utf8.prefix(255))
-        // [boot identity, barrier exit (two 32-bit halves), host length, host bytes, then per span: kind, lane,
+        // [clock identity, barrier exit (two 32-bit halves), host length, host bytes, then per span: kind, lane,
         // step, start and end relative to the exit]: every number exact in a Double.
-        var table = [bootIdentity, Double(exit >> 32), Double(exit & 0xFFFF_FFFF), Double(host.count)] + host.map(Double.init)
+        var table = [clockIdentity, Double(exit >> 32), Double(exit & 0xFFFF_FFFF), Double(host.count)] + host.map(Double.init)
         table.reserveCapacity(table.count + 5 * spans.spans.count)
         for span in spans.spans {
             table += [Double(span.kind.rawValue), Double(span.lane), Double(span.step),
@@ -64,11 +69,11 @@ public final class TimelineLog {
         }
         spans.removeAll()
         let tables = communicator.gather(table, root: 0)
-        guard let file, let root = tables.first.map(RankSpans.init) else { return }
-        for (rank, table) in tables.enumerated() {
-            let spans = RankSpans(table)
+        guard let file else { return }
+        let ranks = tables.map(RankSpans.init), root = ranks[0]
+        for (rank, spans) in ranks.enumerated() {
             if namedRows.insert([rank]).inserted { file.nameProcess(rank, "rank \(rank) (\(spans.host))") }
-            let base = (spans.bootIdentity == root.bootIdentity ? spans.exit : root.exit) &+ calendarOffset
+            let base = (spans.clockIdentity == root.clockIdentity ? spans.exit : root.exit) &+ calendarOffset
             for span in spans.spans {
                 if namedRows.insert([rank, span.lane]).inserted {
                     file.nameThread(pid: rank, tid: span.lane, span.lane == 0 ? "main (lane 0)" : "lane \(span.lane)")
@@ -87,13 +92,13 @@ public final class TimelineLog {
 
     /// One rank's gathered table, its span times still relative to its barrier exit.
     private struct RankSpans {
-        let bootIdentity: Double
+        let clockIdentity: Double
         let exit: UInt64
         let host: String
         let spans: [Span]
 
         init(_ table: [Double]) {
-            bootIdentity = table[0]
+            clockIdentity = table[0]
             exit = UInt64(table[1]) << 32 | UInt64(table[2])
             let hostLength = Int(table[3])
             host = String(decoding: table[4..<4 + hostLength].map { UInt8($0) }, as: UTF8.self)
@@ -103,14 +108,5 @@ public final class TimelineLog {
                             start: start, end: end)
             }
         }
-    }
-
-    /// A 52-bit hash of the kernel's boot id, the same for every process of one boot; the host name where there
-    /// is none.
-    static func bootIdentity() -> UInt64 {
-        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ProcessInfo.processInfo.hostName
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return hash >> 12
     }
 }

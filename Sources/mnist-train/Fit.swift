@@ -268,6 +268,9 @@ struct Fit: ParsableCommand {
         checked?.currentStep = { [unowned trainer] in trainer.progress.globalStep + 1 }
         var saved = (ranks: communicator.size, threads: plan.threads)
         if let resumed { saved = try trainer.restore(from: resumed.contents, path: resumed.path) }
+        // The trace before the log and TensorBoard: a --timeline that is refused must leave no record of a run.
+        trainer.timeline = try timeline.map { try TimelineLog(path: $0, communicator: trainer.communicator,
+                                                                   resumedAt: resumed.map { _ in trainer.progress.globalStep }) }
 
         // Rank 0 alone prints, logs and saves.
         let console = communicator.isRoot && !quiet ? ConsoleReporter(isTerminal: progress.drawsBar) : nil
@@ -300,8 +303,6 @@ struct Fit: ParsableCommand {
             tensorBoard = board
         }
         trainer.observers = ([console, logFile, tensorBoard] as [(any TrainingObserver)?]).compactMap { $0 }
-        trainer.timeline = try timeline.map { try TimelineLog(path: $0, communicator: trainer.communicator,
-                                                                   resumedAt: resumed.map { _ in trainer.progress.globalStep }) }
         if let resumed {
             if trainer.progress.epoch >= configuration.epochs {
                 console?.note("\(resumed.path) ends a complete run (\(trainer.progress.epoch) epochs, --epochs "

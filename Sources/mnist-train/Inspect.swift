@@ -53,6 +53,7 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         if onnx == nil && safetensors == nil { throw ValidationError("give --onnx OUT.onnx, --safetensors OUT.safetensors, or both") }
+        if let onnx, onnx == safetensors { throw ValidationError("--onnx and --safetensors both name \(onnx); give each its own file") }
     }
 
     func run() throws {

@@ -10,13 +10,28 @@ final class TimelineTests: BinaryTestCase {
     }
 
     func testTwoRankTraceHoldsEveryPhaseInCausalOrderAndAResumeContinuesIt() throws {
+        try checkTrace(environment: [])
+    }
+
+    /// The same with rank 1 claiming a clock of its own (MNIST_TRAIN_FAULT), as a rank on another host has: it is
+    /// then placed by the barrier before each gather, and must still keep the collectives' order.
+    func testARankOnAnotherClockIsPlacedByTheBarrier() throws {
+        try checkTrace(environment: ["MNIST_TRAIN_FAULT=timeline-clock-of-its-own-on-rank-1"])
+    }
+
+    func checkTrace(environment: [String]) throws {
         let trace = path("trace.json")
         let common = ["fit", "--model", "convnet", "--data", dataDirectory, "--train-samples", "2000", "--validation-split",
                       "0.1", "--log-every", "10", "--timeline", trace, "--checkpoint-dir", path("checkpoints"),
                       "--output", path("convnet.safetensors.zst")]
-        let first = try run(common + ["--epochs", "1"], ranks: 2, timeout: 240)
+        func fit(_ arguments: [String]) throws -> Result {
+            let exported = environment.flatMap { ["-x", String($0.prefix { $0 != "=" })] }
+            return try launch(["env"] + environment + Self.mpirun + exported + ["-np", "2", Self.binary] + common + arguments,
+                              timeout: 240)
+        }
+        let first = try fit(["--epochs", "1"])
         XCTAssertEqual(first.status, 0, first.error)
-        let second = try run(common + ["--epochs", "2", "--resume"], ranks: 2, timeout: 240)
+        let second = try fit(["--epochs", "2", "--resume"])
         XCTAssertEqual(second.status, 0, second.error)
 
         let events = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace)))

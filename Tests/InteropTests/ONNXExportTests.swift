@@ -53,4 +53,23 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertEqual(proto.graph.node.filter { $0.opType == "Selu" }.first?.attribute.map(\.f),
                        [Activation.seluAlpha, Activation.seluScale])
     }
+
+    func testAModelWithoutSoftmaxOutputsItsLastLayerAsOutput() throws {
+        let proto = try graph([.flatten, .dense(3)])
+        XCTAssertEqual(proto.graph.output.map(\.name), ["output"])
+        XCTAssertEqual(proto.graph.node.last?.output, ["output"])
+        XCTAssertEqual(try graph([.dropout(0.5)], inputShape: [4]).graph.node.map(\.opType), ["Identity"],
+                       "a model of dropout alone is the identity")
+    }
+
+    func testSoftmaxInsideChannelsFirstRunsOverAxisOneAndBatchNormalizationOf2DSamplesIsAScaleAndShift() throws {
+        let proto = try graph([.conv2D(4, kernelSize: 3, activation: .softmax), .flatten, .dense(10, activation: .softmax)])
+        XCTAssertEqual(proto.graph.node.first { $0.name == "conv2d/softmax" }?.attribute.first?.i, 1)
+        let flat = try graph([.batchNormalization(), .flatten, .dense(10, activation: .softmax)], inputShape: [6, 5])
+        XCTAssertEqual(Array(flat.graph.node.map(\.opType).prefix(2)), ["Mul", "Add"])
+        let model = try Sequential([.dense(10, activation: .softmax)], inputShape: [2, 3, 4], seed: 1)
+        XCTAssertThrowsError(try ONNXExport(model).serialized(graphName: "t", metadata: [:])) { error in
+            XCTAssertTrue("\(error)".hasPrefix("the model ends in softmax over a [2, 3, 10] output"), "\(error)")
+        }
+    }
 }

@@ -88,9 +88,17 @@ final class ChromeTraceTests: XCTestCase {
     }
 
     func testContinuationPointOfDamagedTails() throws {
-        let closed = Array("[\n{\"a\":1},\n{\"b\":2}\n]\n".utf8)
-        XCTAssertEqual(try ChromeTraceFile.continuationPoint(closed, path: "t"), closed.count - 3)
-        XCTAssertThrowsError(try ChromeTraceFile.continuationPoint(Array("[\n{\"a\":1".utf8), path: "t"))
-        XCTAssertThrowsError(try ChromeTraceFile.continuationPoint(Array("garbage".utf8), path: "t"))
+        func point(_ text: String) throws -> String {
+            let tail = Array(text.utf8)
+            return String(decoding: tail[..<(try ChromeTraceFile.continuationPoint(tail, path: "t"))], as: UTF8.self)
+        }
+        XCTAssertEqual(try point("[\n{\"a\":1},\n{\"b\":2}\n]\n"), "[\n{\"a\":1},\n{\"b\":2}")
+        XCTAssertEqual(try point("[\n{\"a\":1},\n{\"b\":2}"), "[\n{\"a\":1},\n{\"b\":2}")
+        // Cut between an event's two closing braces, or after a brace inside a name: the event goes.
+        XCTAssertEqual(try point("[\n{\"a\":1},\n{\"args\":{\"b\":2}"), "[\n{\"a\":1}")
+        XCTAssertEqual(try point("[\n{\"a\":1},\n{\"name\":\"x}"), "[\n{\"a\":1}")
+        XCTAssertEqual(try point("[\n{\"a\":1},\n"), "[\n{\"a\":1}")
+        XCTAssertThrowsError(try point("[\n{\"a\":1"))
+        XCTAssertThrowsError(try point("garbage"))
     }
 }
