@@ -19,6 +19,8 @@ public final class TensorBoardLog: TrainingObserver {
     private let validation: EventFileWriter
     private let model: Sequential
     private let examples: Dataset?
+    /// Names of the classes for the grid's captions (their first 10 characters), else the labels' numbers.
+    private let classNames: [String]?
     /// What resuming found wrong in the directories' files (a damaged file), for the console.
     public private(set) var warnings: [String] = []
 
@@ -28,7 +30,7 @@ public final class TensorBoardLog: TrainingObserver {
     /// `host` names the event files, as TensorFlow's do. `examples`: the validation (or test) set whose misclassified digits each epoch shows. `resumingFrom`: the
     /// checkpoint's global step and its history, whose later records the directories lose first; an epoch of the
     /// history they lack (a crash between the checkpoint and the epoch's records) gets its scalars again.
-    public init(directory: String, host: String, model: Sequential, examples: Dataset?,
+    public init(directory: String, host: String, model: Sequential, examples: Dataset?, classNames: [String]? = nil,
                 resumingFrom resumed: (globalStep: Int, history: [EpochRecord])? = nil) throws {
         let directories = [directory + "/train", directory + "/validation"]
         var logged = Set<Int>()
@@ -46,6 +48,7 @@ public final class TensorBoardLog: TrainingObserver {
         validation = try EventFileWriter(directory: directories[1], host: host)
         self.model = model
         self.examples = examples
+        self.classNames = classNames
         for record in resumed?.history ?? [] where !logged.contains(record.epoch) { epochScalars(record) }
         train.flush()
         validation.flush()
@@ -107,6 +110,8 @@ public final class TensorBoardLog: TrainingObserver {
         }
     }
 
+    private func caption(_ label: Int) -> String { classNames.map { String($0[label].prefix(10)) } ?? String(label) }
+
     /// The first digits of `data` the model gets wrong, captioned "label>prediction".
     private func misclassified(in data: Dataset, epoch: Int) {
         var images: [[Float]] = [], captions: [String] = []
@@ -124,7 +129,7 @@ public final class TensorBoardLog: TrainingObserver {
                                   : stride(from: sample.startIndex, to: sample.endIndex, by: channels).map { start in
                                       sample[start..<start + channels].reduce(0, +) / Float(channels)
                                   })
-                captions.append("\(Int(label))>\(predicted)")
+                captions.append("\(caption(Int(label)))>\(caption(predicted))")
             }
         }
         guard !images.isEmpty else { return }

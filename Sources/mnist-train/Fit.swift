@@ -293,7 +293,7 @@ struct Fit: ParsableCommand {
         var tensorBoard: TensorBoardLog?
         if communicator.isRoot, let tensorboard {
             let board = try TensorBoardLog(directory: tensorboard, host: communicator.host, model: model,
-                                           examples: validation ?? testSet, resumingFrom: resumed.map { _ in (trainer.progress.globalStep, trainer.history) })
+                                           examples: validation ?? testSet, classNames: names, resumingFrom: resumed.map { _ in (trainer.progress.globalStep, trainer.history) })
             if resumed == nil {
                 board.configuration("`mnist-train fit`: \(name), \(counted(communicator.size, "rank")) x "
                                     + "\(counted(plan.threads, "thread")), \(training.count) training samples\n\n"

@@ -91,4 +91,13 @@ final class EventFileTests: XCTestCase {
         XCTAssertEqual(grid.width, 8 * 30)
         XCTAssertEqual(grid.height, 2 * (28 + 14))
     }
+
+    /// Class names are drawn too, lower case as capitals; a character with no glyph stays blank.
+    func testCaptionsDrawLettersAsCapitals() {
+        let image = [Float](repeating: 0, count: 4 * 4)
+        func grid(_ caption: String) -> [UInt8] { DigitGrid.png(images: [image], width: 4, height: 4, captions: [caption]).png }
+        XCTAssertEqual(grid("coat>bag"), grid("COAT>BAG"))
+        XCTAssertNotEqual(grid("COAT>BAG"), grid("COAT>BAD"))
+        XCTAssertEqual(grid("\u{3A9}"), grid(" "), "no glyph: blank")
+    }
 }
