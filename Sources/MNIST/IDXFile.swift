@@ -26,7 +26,7 @@ public struct IDXFile: Equatable, Sendable {
 
     /// The same, accepting any of `magics` (images with or without channels).
     public init(contentsOf path: String, magics: [UInt32], hint fix: String = IDXFile.dataFileHint) throws {
-        let source = try IDXSource(path)
+        let source = try IDXSource(path, hint: fix)
         let kind = magics.contains(IDXFile.labelsMagic) ? "label" : "image"
         let start = try source.take(4)
         guard !start.isEmpty else { throw DataError("\(path) is empty; \(fix)") }
@@ -98,7 +98,8 @@ final class IDXSource {
     /// A raw file's size, for refusing a header that declares more than the file holds before allocating it.
     private let rawSize: Int
 
-    init(_ path: String) throws {
+    /// `hint` ends an error with what to do.
+    init(_ path: String, hint: String) throws {
         self.path = path
         let (descriptor, size) = try Self.opened(path)
         var magic: [UInt8] = [0, 0]
@@ -107,7 +108,7 @@ final class IDXSource {
             close(descriptor)
             // The compressed file is read whole (it is bounded by the same cap), and inflated only as far as read.
             guard size <= InputLimits.idxDataBytes else {
-                throw DataError("\(path) is \(size) bytes, more than a data file may hold; \(IDXFile.dataFileHint)")
+                throw DataError("\(path) is \(size) bytes, more than a data file may hold; \(hint)")
             }
             let compressed: [UInt8]
             do { compressed = try RegularFile.contents(path, limit: InputLimits.idxDataBytes) } catch let error as InputError {

@@ -17,8 +17,8 @@ public struct Evaluation: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case loss, correct, count, confusion = "confusion_matrix" }
 
-    /// A human-readable report: totals, per-class accuracy, confusion matrix. With `classNames` the per-class rows
-    /// are named; the matrix keeps the labels' numbers, which fit its columns.
+    /// A human-readable report: totals, per-class accuracy, confusion matrix. With `classNames` the rows are named;
+    /// the matrix's columns keep the labels' numbers, which fit their width.
     public func table(title: String = "Test", classNames: [String]? = nil) -> String {
         let kind = classNames == nil && confusion.count == 10 ? "digit" : "class"
         let names = classNames ?? confusion.indices.map(String.init)
@@ -29,10 +29,12 @@ public struct Evaluation: Codable, Equatable, Sendable {
             lines.append("\(names[label].padded(width))  \(((100 * accuracy).fixed(2) + "%").padded(8))  \(confusion[label].reduce(0, +))")
         }
         let cell = max(5, String(confusion.map { $0.max() ?? 0 }.max() ?? 0).count + 1)
+        let rowNames = confusion.indices.map { label in classNames.map { "\($0[label]) \(label)" } ?? String(label) }
+        let rowWidth = max(5, rowNames.map(\.count).max() ?? 0)
         lines += ["", "confusion matrix (rows: true \(kind), columns: predicted \(kind))",
-                  String(repeating: " ", count: 5) + confusion.indices.map { String($0).padded(cell) }.joined()]
+                  String(repeating: " ", count: rowWidth) + confusion.indices.map { String($0).padded(cell) }.joined()]
         for (label, row) in confusion.enumerated() {
-            lines.append(String(label).padded(5) + row.map { String($0).padded(cell) }.joined())
+            lines.append(rowNames[label].padded(rowWidth) + row.map { String($0).padded(cell) }.joined())
         }
         return lines.joined(separator: "\n")
     }

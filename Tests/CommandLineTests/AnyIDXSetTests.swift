@@ -130,21 +130,38 @@ final class AnyIDXSetTests: BinaryTestCase {
         XCTAssertEqual(mlp.status, 0, "an MLP takes any image: \(mlp.error)")
     }
 
-    func testFashionMNISTReachesItsBandOnTwoRanks() throws {
+    /// A preset checkpointed after one epoch, in its accuracy band, then resumed and evaluated; and a custom model.
+    func testFashionMNISTTrainsOnTwoRanksWithAPresetAndACustomModel() throws {
         guard FileManager.default.fileExists(atPath: Self.fashionMNIST + "/t10k-labels-idx1-ubyte.gz") else {
             throw XCTSkip("no Fashion-MNIST in \(Self.fashionMNIST): deploy/install-deps.sh --test installs Debian's "
                           + "dataset-fashion-mnist where apt is available")
         }
-        let log = path("fashion.jsonl")
-        let result = try run(["fit", "--model", "convnet", "--data", Self.fashionMNIST, "--epochs", "1", "--log", log,
-                              "--output", path("fashion.safetensors.zst")], ranks: 2)
-        XCTAssertEqual(result.status, 0, result.error)
+        let log = path("fashion.jsonl"), saved = path("fashion.safetensors.zst")
+        let common = ["fit", "--model", "convnet", "--data", Self.fashionMNIST, "--log", log, "--checkpoint-dir",
+                      path("ckpt"), "--output", saved]
+        let first = try run(common + ["--epochs", "1"], ranks: 2)
+        XCTAssertEqual(first.status, 0, first.error)
         let test = try XCTUnwrap(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["event"] as? String == "test" })
-        let accuracy = try XCTUnwrap(test["accuracy"] as? Double)
         // The band of one epoch of this preset, measured (README): far below MNIST's, far above chance.
+        let accuracy = try XCTUnwrap(test["accuracy"] as? Double)
         XCTAssertGreaterThan(accuracy, 0.80)
         XCTAssertLessThan(accuracy, 0.93)
+        let resumed = try run(common + ["--epochs", "2", "--resume"], ranks: 2)
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        let evaluated = try run(["evaluate", saved, "--data", Self.fashionMNIST, "--json"])
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(report["accuracy"] as? Double), accuracy, "a second epoch helps")
+
+        let model = path("model.json")
+        try """
+            {"layers": [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "strides": 2, "activation": "relu"},
+                        {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}
+            """.write(toFile: model, atomically: true, encoding: .utf8)
+        let custom = try run(["fit", "--model-file", model, "--data", Self.fashionMNIST, "--epochs", "1", "--train-samples",
+                              "4000", "--output", path("custom.safetensors.zst")], ranks: 2)
+        XCTAssertEqual(custom.status, 0, custom.error)
+        XCTAssertTrue(custom.output.contains("Test loss"), custom.output)
     }
 }
