@@ -21,7 +21,11 @@ for package in "${optional[@]}"; do installed "$package" || missing_optional+=("
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ((${#missing[@]} + ${#missing_optional[@]})); then
-    $sudo apt-get update -qq
+    if ! $sudo apt-get update -qq; then
+        ((${#missing[@]} == 0)) || exit 1
+        echo "apt-get update failed; going on without: ${missing_optional[*]}"
+        missing_optional=()
+    fi
     for package in "${missing_optional[@]}"; do
         if apt-cache show "$package" >/dev/null 2>&1; then missing+=("$package"); else echo "not in the package sources: $package"; fi
     done

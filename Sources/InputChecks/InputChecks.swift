@@ -102,13 +102,19 @@ public enum RegularFile {
     }
 }
 
+/// False for what a terminal may act on rather than show: C0 and C1 controls (escapes among them), DEL, and format
+/// characters (bidirectional overrides, a byte-order mark).
+public func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
+    !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.properties.generalCategory == .format)
+}
+
 /// Text taken from a file, made safe to print: control characters (terminal escapes among them) shown as
 /// `\u{..}`, and cut to `limit` characters so a 10 MB string cannot flood a one-line error.
 public func shown(_ text: some StringProtocol, limit: Int = 80) -> String {
     var out = ""
     for scalar in text.unicodeScalars {
         if out.count >= limit { return out + "…" }
-        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.properties.generalCategory == .format {
+        if !isPrintable(scalar) {
             out += "\\u{\(String(scalar.value, radix: 16))}"
         } else {
             out.unicodeScalars.append(scalar)

@@ -102,13 +102,23 @@ public struct MNISTFiles: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
-    /// `$MNIST_DIR`, else the per-user cache: `$XDG_CACHE_HOME/mnist-train/mnist` or `~/.cache/mnist-train/mnist`.
+    /// `$MNIST_DIR`, else the per-user cache (`cacheDirectory`).
     public static var defaultDirectory: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let directory = environment["MNIST_DIR"], !directory.isEmpty { return directory }
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let directory = ProcessInfo.processInfo.environment["MNIST_DIR"] ?? ""
+        return directory.isEmpty ? cacheDirectory : directory
+    }
+
+    /// Where `mnist-train download` puts MNIST by default: `$XDG_CACHE_HOME/mnist-train/mnist` or
+    /// `~/.cache/mnist-train/mnist`.
+    public static var cacheDirectory: String {
+        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
         return ((cache as NSString).appendingPathComponent("mnist-train") as NSString).appendingPathComponent("mnist")
+    }
+
+    /// True for the MNIST cache, however the path is written: only there did the files come from the download.
+    var isCache: Bool {
+        URL(fileURLWithPath: directory).standardizedFileURL.path == URL(fileURLWithPath: Self.cacheDirectory).standardizedFileURL.path
     }
 
     /// The path of `name` in the directory: the raw file if present, else `name.gz`.
@@ -138,7 +148,7 @@ public struct MNISTFiles: Sendable {
     /// What to do about a bad file here. Downloading again helps only where the files came from the download: the
     /// MNIST cache. Elsewhere the files may be any IDX set.
     var hint: String {
-        directory == MNISTFiles.defaultDirectory
+        isCache
             ? "download it again (mnist-train download --data \(directory)) or point --data at a directory with valid files"
             : "replace it with a valid IDX file, or point --data at a directory of valid files"
     }
@@ -147,13 +157,17 @@ public struct MNISTFiles: Sendable {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue {
-            throw DataError("--data \(directory) is a file; give the directory that holds the four MNIST files")
+            throw DataError("--data \(directory) is a file; give the directory that holds the four IDX files")
         }
         let missing = MNISTFiles.allNames.filter { !FileManager.default.fileExists(atPath: path($0)) }
+        let holding = "a directory holding \(MNISTFiles.allNames.joined(separator: ", ")) (.gz or raw)"
+        // A directory of some other set that lacks a file is not to be filled with MNIST.
+        if exists, !missing.isEmpty, !isCache {
+            throw DataError("\(directory) lacks \(missing.joined(separator: ", ")): point --data (or MNIST_DIR) at \(holding)")
+        }
         guard exists, missing.isEmpty else {
             throw DataError("no MNIST data in \(directory)" + (exists ? " (it lacks \(missing.joined(separator: ", ")))" : "")
-                                + ": run `mnist-train download --data \(directory)`, or point --data (or MNIST_DIR) at a "
-                                + "directory holding \(MNISTFiles.allNames.joined(separator: ", ")) (.gz or raw)")
+                                + ": run `mnist-train download --data \(directory)`, or point --data (or MNIST_DIR) at \(holding)")
         }
     }
 }

@@ -101,7 +101,7 @@ final class IDXSource {
     /// `hint` ends an error with what to do.
     init(_ path: String, hint: String) throws {
         self.path = path
-        let (descriptor, size) = try Self.opened(path)
+        let (descriptor, size) = try Self.opened(path, hint: hint)
         var magic: [UInt8] = [0, 0]
         let n = pread(descriptor, &magic, 2, 0)
         if n == 2, magic == [0x1F, 0x8B] {
@@ -130,10 +130,9 @@ final class IDXSource {
         return rawSize - Int(lseek(descriptor, 0, SEEK_CUR))
     }
 
-    private static func opened(_ path: String) throws -> (Int32, Int) {
+    private static func opened(_ path: String, hint: String) throws -> (Int32, Int) {
         do { return try RegularFile.opened(path) } catch let error as InputError {
-            throw DataError(error.description.hasSuffix("does not exist")
-                                ? "\(path) does not exist; run `mnist-train download` or pass --data DIR" : error.description)
+            throw DataError(error.description.hasSuffix("does not exist") ? "\(path) does not exist; \(hint)" : error.description)
         }
     }
 

@@ -2,10 +2,12 @@
 /// MNIST's digits are. `misclassified` captions each digit "label>prediction".
 public enum DigitGrid {
     /// A greyscale PNG of `images` (each `height` x `width` values in [0, 1]), `columns` to a row, with `captions`
-    /// (digits and '>' only; anything else is left blank), and its size.
+    /// (digits, letters drawn as capitals, and a few signs; anything else is left blank), and its size.
     public static func png(images: [[Float]], width: Int, height: Int, captions: [String], columns: Int = 8)
         -> (png: [UInt8], width: Int, height: Int) {
         precondition(images.count == captions.count && !images.isEmpty, "DigitGrid: one caption an image, at least one")
+        // Capitals once, before the cells are sized: one letter's capital may be two ("ß" is "SS").
+        let captions = captions.map { $0.uppercased() }
         let scale = 2, glyphWidth = 3 * scale + scale
         let cellWidth = max(width, (captions.map(\.count).max() ?? 0) * glyphWidth) + 2
         let cellHeight = height + 5 * scale + 4
@@ -20,7 +22,7 @@ public enum DigitGrid {
                 }
             }
             for (position, character) in captions[index].enumerated() {
-                guard let glyph = font[Character(character.uppercased())] else { continue }
+                guard let glyph = font[character] else { continue }
                 for (row, bits) in glyph.enumerated() {
                     for column in 0..<3 where bits >> (2 - column) & 1 == 1 {
                         for dy in 0..<scale {

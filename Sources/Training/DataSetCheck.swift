@@ -3,20 +3,24 @@ import MNIST
 /// What a training and a test set must agree on before a model is built for them: the image shape and the class
 /// count. Each problem is one line naming the files.
 public enum DataSetCheck {
-    /// The class count of a run: `requested` (`--classes N`) if given, else the largest training label + 1. The
-    /// training labels must fit it, and so must the test labels.
-    public static func classes(training: Dataset, test: Dataset, requested: Int?, files: MNISTFiles) throws -> Int {
+    /// The class count of a run: `fixed` (by `--classes N`, or a saved model's own) if given, else the largest
+    /// training label + 1, at least 2. The training labels must fit it, and so must the test labels. `fixed.by`
+    /// names what fixed it, and `fixed.advice` says what to do when the labels do not fit.
+    public static func classes(training: Dataset, test: Dataset, files: MNISTFiles,
+                               fixed: (count: Int, by: String, advice: String)?) throws -> Int {
         let trainingLabels = files.path(MNISTFiles.names.trainLabels), testLabels = files.path(MNISTFiles.names.testLabels)
         let needed = training.classesInLabels
-        if let requested, requested < needed {
-            throw DataError("--classes \(requested): the labels in \(trainingLabels) go up to \(needed - 1); give "
-                                + "--classes \(needed) or more")
+        if let fixed, fixed.count < needed {
+            throw DataError("\(fixed.by): the labels in \(trainingLabels) go up to \(needed - 1); \(fixed.advice)")
         }
-        let classes = requested ?? needed
+        guard fixed != nil || needed >= 2 else {
+            throw DataError("\(trainingLabels): every label is 0, and a classifier needs 2 classes or more; check the file")
+        }
+        let classes = fixed?.count ?? needed
         if test.classesInLabels > classes {
             throw DataError("\(testLabels) has label \(test.classesInLabels - 1), outside the \(classes) classes "
-                                + (requested == nil ? "of \(trainingLabels) (0-\(classes - 1))" : "of --classes \(classes)")
-                                + ": use files of one set, or give --classes \(test.classesInLabels)")
+                                + (fixed.map { "of \($0.by): \($0.advice)" }
+                                    ?? "of \(trainingLabels) (0-\(classes - 1)): use files of one set, or give --classes \(test.classesInLabels)"))
         }
         return classes
     }

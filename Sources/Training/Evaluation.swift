@@ -20,18 +20,17 @@ public struct Evaluation: Codable, Equatable, Sendable {
     /// A human-readable report: totals, per-class accuracy, confusion matrix. With `classNames` the rows are named;
     /// the matrix's columns keep the labels' numbers, which fit their width.
     public func table(title: String = "Test", classNames: [String]? = nil) -> String {
-        let kind = classNames == nil && confusion.count == 10 ? "digit" : "class"
         let names = classNames ?? confusion.indices.map(String.init)
         let width = max(5, names.map(\.count).max() ?? 0)
         var lines = ["\(title) loss \(loss.fixed(4)), accuracy \((100 * accuracy).fixed(2))% (\(correct)/\(count))", "",
-                     kind.padded(width) + "  accuracy  count"]
+                     "class".padded(width) + "  accuracy  count"]
         for (label, accuracy) in perClassAccuracy.enumerated() {
             lines.append("\(names[label].padded(width))  \(((100 * accuracy).fixed(2) + "%").padded(8))  \(confusion[label].reduce(0, +))")
         }
         let cell = max(5, String(confusion.map { $0.max() ?? 0 }.max() ?? 0).count + 1)
         let rowNames = confusion.indices.map { label in classNames.map { "\($0[label]) \(label)" } ?? String(label) }
         let rowWidth = max(5, rowNames.map(\.count).max() ?? 0)
-        lines += ["", "confusion matrix (rows: true \(kind), columns: predicted \(kind))",
+        lines += ["", "confusion matrix (rows: true class, columns: predicted class)",
                   String(repeating: " ", count: rowWidth) + confusion.indices.map { String($0).padded(cell) }.joined()]
         for (label, row) in confusion.enumerated() {
             lines.append(rowNames[label].padded(rowWidth) + row.map { String($0).padded(cell) }.joined())

@@ -55,7 +55,7 @@ public struct MemoryBudget: Sendable {
         optimizerBytes = 4 * optimizerSlots * store.values.count
         let share = (localBatch + threads - 1) / threads
         let pass = min(share, model.samplesPerPass ?? share)
-        let classes = model.outputShapes.last!.reduce(1, *)
+        let classes = model.classCount
         var floats = 2 * model.inputShape.reduce(1, *) + 2 * classes, columns = 0, winograd = 0
         for (i, shape) in model.outputShapes.enumerated() {
             let layer = model.layers[i]

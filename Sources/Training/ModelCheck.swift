@@ -4,11 +4,14 @@ import Engine
 /// a model that does not fit the data fails here with one line saying what to change, instead of training to
 /// nonsense or reading past its buffers.
 public enum ModelCheck {
-    /// Throws the first problem: input shape, output shape, class count, or a loss the output cannot feed.
-    public static func check(_ model: Sequential, sampleShape: [Int], classes: Int, loss: Loss) throws {
+    /// Throws the first problem: input shape, output shape, class count, or a loss the output cannot feed. A
+    /// `saved` (trained) model's definition cannot change: its advice is about the data.
+    public static func check(_ model: Sequential, sampleShape: [Int], classes: Int, loss: Loss, saved: Bool = false) throws {
         guard model.inputShape == sampleShape else {
             throw ModelDefinitionError("the model takes inputs of shape \(model.inputShape), but the images are "
-                                           + "\(sampleShape); set \"input_shape\" to \(sampleShape)")
+                                           + "\(sampleShape); " + (saved ? "it was trained on other images: use --data with a "
+                                                                     + "set of \(model.inputShape) images"
+                                                                 : "set \"input_shape\" to \(sampleShape)"))
         }
         let last = model.layerNames.count - 1
         let output = model.outputShapes[last]

@@ -382,7 +382,7 @@ public final class Trainer {
     /// the rank's share.
     static func evaluate(_ copies: [Sequential], on data: Dataset, loss: Loss, batchSize: Int, communicator: any Communicator,
                          workers: WorkerThreads) -> Evaluation {
-        let classes = copies[0].outputShapes.last!.reduce(1, *)
+        let classes = copies[0].classCount
         // [loss sum, correct, confusion matrix row by row] for each copy, added in copy order: the counts are whole
         // numbers, exact in Double; the loss sum depends on the split, as it does over ranks.
         let width = 2 + classes * classes, count = copies.count
@@ -408,7 +408,7 @@ public final class Trainer {
     /// Adds the loss sum, correct predictions and confusion matrix of `model` over the samples `range` into `sums`.
     private static func addEvaluationSums(_ model: Sequential, on data: Dataset, _ samples: Range<Int>, loss: Loss,
                                           batchSize: Int, into sums: UnsafeMutablePointer<Double>) {
-        let classes = model.outputShapes.last!.reduce(1, *)
+        let classes = model.classCount
         let batchSize = min(batchSize, model.samplesPerPass ?? batchSize)
         for start in stride(from: samples.lowerBound, to: samples.upperBound, by: batchSize) {
             let range = start..<min(start + batchSize, samples.upperBound)

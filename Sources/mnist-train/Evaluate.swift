@@ -27,8 +27,8 @@ struct Evaluate: ParsableCommand {
             .loss ?? .sparseCategoricalCrossentropy
         let files = dataOptions.files
         let test = try files.loadTest()
-        let classes = classCount(of: model)
-        try checkModel(model, fits: test, classes: classes, loss: loss, source: file)
+        let classes = model.classCount
+        try checkModel(model, fits: test, classes: classes, loss: loss, source: file, saved: true)
         try checkLabels(of: test, in: files.path(MNISTFiles.names.testLabels), fit: model, source: file)
         let names = savedClassNames(metadata, classes: classes)
         let evaluation = Trainer.evaluate(model, on: test, loss: loss, communicator: communicator)

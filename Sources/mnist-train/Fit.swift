@@ -185,7 +185,6 @@ struct Fit: ParsableCommand {
         var trainingSet = try files.loadTraining()
         let testSet = try files.loadTest()
         try DataSetCheck.checkShapes(training: trainingSet, test: testSet, files: files)
-        let classCount = try DataSetCheck.classes(training: trainingSet, test: testSet, requested: classes, files: files)
 
         // A resumed run reads the checkpoint once, on rank 0, and every rank takes its bytes.
         let resumed = try resume.map { try readCheckpoint($0, communicator) }
@@ -201,11 +200,25 @@ struct Fit: ParsableCommand {
             }
             trainingSet = trainingSet.subset(0..<samples)
         }
-        var definition = try modelChoice.definition(inputShape: trainingSet.sampleShape, classes: classCount)
+        // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
+        let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
+        let resumedModel = try resumed.map { try ModelFile.model(in: $0.contents, path: $0.path) }
+        // The class count: --classes, else a saved model's own (it cannot change), else the training labels'.
+        let savedModel = resumedModel.map { (model: $0.0, source: resumed!.path) }
+            ?? initial.map { (model: $0.model, source: "--init-from \(initFrom!)") }
+        let classCount = try DataSetCheck.classes(
+            training: trainingSet, test: testSet, files: files,
+            fixed: classes.map { (count: $0, by: "--classes \($0)",
+                                  advice: "give --classes \(trainingSet.classesInLabels) or more") }
+                ?? savedModel.map { (count: $0.model.classCount, by: "\($0.source) (a model of \($0.model.classCount) classes)",
+                                advice: "use the data it was trained on") })
+        // A model the user did not choose is not built: a resumed or fine-tuned run takes the saved one.
+        var definition = try modelChoice.isExplicit || savedModel == nil
+            ? modelChoice.definition(inputShape: trainingSet.sampleShape, classes: classCount)
+            : resumedModel?.1 ?? initial!.definition
         var name = modelChoice.name
         var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
-        if let resumed {
-            let (_, savedDefinition) = try ModelFile.model(in: resumed.contents, path: resumed.path)
+        if let resumed, let savedDefinition = resumedModel?.1 {
             if modelChoice.isExplicit && savedDefinition != definition {
                 throw CheckpointError("\(resumed.path) is a checkpoint of \(shown(resumed.contents.metadata["name"] ?? "another model")), "
                                           + "not of \(name); resume it without --model, or start a new run")
@@ -215,12 +228,11 @@ struct Fit: ParsableCommand {
             base = try decode(TrainingConfiguration.self, resumed.contents.metadata["training"], resumed.path)
             if let problem = base.problem { throw CheckpointError("\(resumed.path) is damaged: \(problem)") }
         }
-        // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
-        let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
         if let initial, let initFrom {
             if modelChoice.isExplicit && initial.definition != definition {
-                throw CommandError("--init-from \(initFrom) holds \(shown(initial.metadata["name"] ?? "another model")), not \(name): "
-                                       + "leave out --model and --model-file to fine-tune that model")
+                let held = shown(initial.metadata["name"] ?? "another model")
+                throw CommandError("--init-from \(initFrom) holds \(held)\(held == name ? " of another input shape or class count" : ""), "
+                                       + "not this run's \(name): leave out --model and --model-file to fine-tune that model")
             }
             if !modelChoice.isExplicit {
                 definition = initial.definition
@@ -249,7 +261,7 @@ struct Fit: ParsableCommand {
             _ = model.store.state.update(fromContentsOf: initial.model.store.state)
         }
         try checkModel(model, fits: training, classes: classCount, loss: configuration.loss,
-                       source: resumed?.path ?? initFrom.map { "--init-from \($0)" } ?? modelChoice.source)
+                       source: savedModel?.source ?? modelChoice.source, saved: savedModel != nil && !modelChoice.isExplicit)
         // --class-names, else those the resumed or initial model was saved with.
         let names = try classNames.map { try readClassNames($0, classes: classCount) }
             ?? resumed.flatMap { savedClassNames($0.contents.metadata, classes: classCount) }
@@ -285,6 +297,7 @@ struct Fit: ParsableCommand {
                 file.appendEpochsMissing(from: trainer.history, logPath: log)
             } else {
                 file.record("fit_start", ["model": name, "init_from": initFrom ?? NSNull(), "training_samples": training.count,
+                                          "classes": classCount,
                                           "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
                                           "threads": plan.threads, "configuration": jsonObject(configuration)])
             }
@@ -323,7 +336,7 @@ struct Fit: ParsableCommand {
             }
             resumed.warnings.forEach { console?.note($0) }
         } else {
-            console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples"
+            console?.note("\(name): \(model.parameterCount) parameters; \(training.count) training samples in \(classCount) classes"
                           + (validateOnTest ? ", validating on the \(testSet.count) test samples"
                                 : heldOut.map { ", \($0.count) for validation (split \(configuration.validationSplit))" } ?? "")
                           + "; " + settingsText(configuration, ranks: communicator.size, threads: plan.threads)

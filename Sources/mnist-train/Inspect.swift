@@ -61,7 +61,7 @@ struct Export: ParsableCommand {
         for (flag, path) in [("--onnx", onnx), ("--safetensors", safetensors)] {
             if let path { try WritablePath.checkFile(path, what: "\(flag) \(path)") }
         }
-        var kept = metadata.filter { ["name", "test_accuracy", "training", "history"].contains($0.key) }
+        var kept = metadata.filter { ["name", "test_accuracy", "training", "history", "class_names"].contains($0.key) }
         kept["model"] = try ModelFile.encodedDefinition(definition)
         if let onnx {
             let export = ONNXExport(model)

@@ -72,28 +72,26 @@ struct ModelChoice: ParsableArguments {
 
 /// `--data DIR`.
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Directory holding the four MNIST IDX files, raw or .gz (default: $MNIST_DIR, else "
+    @Option(help: ArgumentHelp("Directory holding the four IDX files of MNIST or of a set in its form, raw or .gz (default: $MNIST_DIR, else "
                                + "$XDG_CACHE_HOME/mnist-train/mnist, else ~/.cache/mnist-train/mnist).", valueName: "dir"))
     var data: String?
 
     var files: MNISTFiles { MNISTFiles(directory: data ?? MNISTFiles.defaultDirectory) }
 }
 
-/// `ModelCheck.check` against a data set of `classes` classes, its error naming where the model came from.
-func checkModel(_ model: Sequential, fits data: Dataset, classes: Int, loss: Loss, source: String) throws {
+/// `ModelCheck.check` against a data set of `classes` classes, its error naming where the model came from; a
+/// `saved` (trained) model gets advice about the data instead of about its definition.
+func checkModel(_ model: Sequential, fits data: Dataset, classes: Int, loss: Loss, source: String, saved: Bool) throws {
     do {
-        try ModelCheck.check(model, sampleShape: data.sampleShape, classes: classes, loss: loss)
+        try ModelCheck.check(model, sampleShape: data.sampleShape, classes: classes, loss: loss, saved: saved)
     } catch {
         throw CommandError("\(source): \(error)")
     }
 }
 
-/// A saved model's class count: its output's width.
-func classCount(of model: Sequential) -> Int { model.outputShapes.last!.reduce(1, *) }
-
 /// The labels of `data` must be classes of `model`, which was saved with its class count.
 func checkLabels(of data: Dataset, in path: String, fit model: Sequential, source: String) throws {
-    let classes = classCount(of: model)
+    let classes = model.classCount
     guard data.classesInLabels <= classes else {
         throw CommandError("\(path) has label \(data.classesInLabels - 1), but \(source) tells \(classes) classes apart "
                                + "(0-\(classes - 1)): use the data it was trained on")
@@ -102,13 +100,16 @@ func checkLabels(of data: Dataset, in path: String, fit model: Sequential, sourc
 
 /// `--class-names FILE`: one name a line, as many as the classes.
 func readClassNames(_ path: String, classes: Int) throws -> [String] {
-    let text: String
-    do {
-        text = String(decoding: try RegularFile.contents(path, limit: 1 << 20, what: "--class-names \(path)"), as: UTF8.self)
-    } catch let error as InputError {
+    let bytes: [UInt8]
+    do { bytes = try RegularFile.contents(path, limit: 1 << 20, what: "--class-names \(path)") } catch let error as InputError {
         throw CommandError(error.description.hasSuffix("does not exist") ? "--class-names \(path): no such file" : error.description)
     }
-    var names = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        throw CommandError("--class-names \(path) is not UTF-8 text; give one name a line")
+    }
+    // Any line end: "\r\n" is one Character in Swift, and a separator of "\n" alone would not split it.
+    var names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        .map { $0.trimmingCharacters(in: .whitespaces) }
     if names.last == "" { names.removeLast() }
     guard names.count == classes else {
         throw CommandError("--class-names \(path) has \(names.count) names for \(classes) classes: give one name a line, "
@@ -116,7 +117,7 @@ func readClassNames(_ path: String, classes: Int) throws -> [String] {
     }
     if let bad = names.firstIndex(where: { !isClassName($0) }) {
         throw CommandError("--class-names \(path): line \(bad + 1) is empty, longer than 64 characters, or holds control "
-                               + "characters")
+                               + "or format characters; give one printable name a line")
     }
     return names
 }
@@ -128,9 +129,9 @@ func savedClassNames(_ metadata: [String: String], classes: Int) -> [String]? {
     return names
 }
 
-/// 1-64 characters, none of them control characters: a name goes into tables, captions and terminals.
+/// 1-64 scalars, all printable (`isPrintable`): a name goes into tables, captions and terminals.
 func isClassName(_ name: String) -> Bool {
-    !name.isEmpty && name.count <= 64 && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    !name.isEmpty && name.unicodeScalars.count <= 64 && name.unicodeScalars.allSatisfy(isPrintable)
 }
 
 /// Parses a value of a string enum, or fails with one line listing the accepted values (ArgumentParser's own

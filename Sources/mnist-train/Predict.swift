@@ -7,14 +7,15 @@ import Training
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Predict digits with a saved model: test-set samples or an image file (IDX or PGM), drawn in the terminal.")
+        abstract: "Predict classes with a saved model: test-set samples or an image file (IDX or PGM), drawn in the terminal.")
 
     @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst), a checkpoint, or a checkpoint directory "
                                  + "(its newest checkpoint).", valueName: "file"))
     var file: String
     @Option(name: .customLong("index"), help: ArgumentHelp("Test-set sample to predict (repeatable).", valueName: "n"))
     var indices: [Int] = []
-    @Option(help: ArgumentHelp("An image file instead: IDX (every image in it) or PGM (P2/P5), 28x28.", valueName: "file"))
+    @Option(help: ArgumentHelp("An image file instead: IDX (every image in it) or PGM (P2/P5), of the model's input size.",
+                               valueName: "file"))
     var image: String?
     @Flag(help: "Invert the image's gray levels (for dark digits on a light background).") var invert = false
     @Flag(help: "Print JSON (each sample's name, prediction and probabilities) instead of drawings.") var json = false
@@ -27,8 +28,12 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
-        let classNames = savedClassNames(metadata, classes: classCount(of: model))
-        func named(_ label: Int) -> String { classNames.map { "\(label) \($0[label])" } ?? String(label) }
+        let classNames = savedClassNames(metadata, classes: model.classCount)
+        // A test label past the model's classes (another set's) shows as its number.
+        func named(_ label: Int) -> String {
+            guard let classNames, label < classNames.count else { return String(label) }
+            return "\(label) \(classNames[label])"
+        }
         let samples: Dataset
         var names: [String]
         if let image {

@@ -39,19 +39,26 @@ final class AnyIDXSetTests: BinaryTestCase {
     func testTwentyClassesOf32x32TrainOnTwoRanksResumeAndEvaluateWithNames() throws {
         let data = path("marked")
         try writeMarkedDigits(to: data, training: 6000, test: 1000)
+        // Windows line ends, as a file written there has them.
         let names = path("names.txt")
-        try ((0..<20).map { $0 < 10 ? "digit \($0)" : "marked \($0 - 10)" }.joined(separator: "\n") + "\n")
+        try ((0..<20).map { $0 < 10 ? "digit \($0)" : "marked \($0 - 10)" }.joined(separator: "\r\n") + "\r\n")
             .write(toFile: names, atomically: true, encoding: .utf8)
-        let common = ["fit", "--model", "convnet", "--data", data, "--class-names", names, "--checkpoint-dir", path("ckpt"),
+        let common = ["fit", "--model", "convnet", "--data", data, "--checkpoint-dir", path("ckpt"),
                       "--output", path("marked.safetensors.zst")]
-        let first = try run(common + ["--epochs", "1"], ranks: 2)
+        let first = try run(common + ["--epochs", "1", "--class-names", names], ranks: 2)
         XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertTrue(first.output.contains("6000 training samples in 20 classes"), first.output)
+        // The names come back from the checkpoint.
         let resumed = try run(common + ["--epochs", "2", "--resume"], ranks: 2)
         XCTAssertEqual(resumed.status, 0, resumed.error)
         XCTAssertTrue(resumed.output.contains("Resuming "), resumed.output)
 
         let evaluated = try run(["evaluate", path("marked.safetensors.zst"), "--data", data, "--json"])
         XCTAssertEqual(evaluated.status, 0, evaluated.error)
+        // A 20-class model's labels are not MNIST's, and MNIST's images are not its shape.
+        let onMNIST = try run(["evaluate", path("marked.safetensors.zst"), "--data", dataDirectory])
+        XCTAssertTrue(onMNIST.error.contains("it was trained on other images: use --data with a set of [32, 32, 1] images"),
+                      onMNIST.error)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any])
         XCTAssertGreaterThan(try XCTUnwrap(report["accuracy"] as? Double), 0.8, "20 classes after 2 epochs of 6,000")
         XCTAssertEqual((report["confusion_matrix"] as? [[Int]])?.count, 20)
@@ -105,11 +112,36 @@ final class AnyIDXSetTests: BinaryTestCase {
         // Training labels of MNIST only (0-9) against the 20-class test labels.
         let fewer = path("fewer")
         try writeMarkedDigits(to: fewer, training: 100, test: 20)
-        let evenOnly = IDXFile(dimensions: [100], bytes: (0..<100).map { UInt8($0 % 10) }).encoded(magic: IDXFile.labelsMagic)
-        try Data(evenOnly).write(to: URL(fileURLWithPath: fewer + "/" + MNISTFiles.names.trainLabels))
+        let digitsOnly = IDXFile(dimensions: [100], bytes: (0..<100).map { UInt8($0 % 10) }).encoded(magic: IDXFile.labelsMagic)
+        try Data(digitsOnly).write(to: URL(fileURLWithPath: fewer + "/" + MNISTFiles.names.trainLabels))
         let labels = try run(["fit", "--data", fewer, "--epochs", "1"])
         XCTAssertEqual(labels.error, "Error: \(fewer)/\(MNISTFiles.names.testLabels) has label 19, outside the 10 classes of "
                        + "\(fewer)/\(MNISTFiles.names.trainLabels) (0-9): use files of one set, or give --classes 20\n")
+        // Class names that do not fit.
+        let names = path("names.txt")
+        try "one\ntwo\n".write(toFile: names, atomically: true, encoding: .utf8)
+        let tooFewNames = try run(["fit", "--data", classes, "--class-names", names, "--epochs", "1"])
+        XCTAssertEqual(tooFewNames.error, "Error: --class-names \(names) has 2 names for 20 classes: give one name a line, in "
+                       + "label order\n")
+        try ((0..<19).map { "c\($0)" } + ["bad\u{1B}[2J"]).joined(separator: "\n").write(toFile: names, atomically: true, encoding: .utf8)
+        let escape = try run(["fit", "--data", classes, "--class-names", names, "--epochs", "1"])
+        XCTAssertTrue(escape.error.hasPrefix("Error: --class-names \(names): line 20 is empty, longer than 64 characters, or holds "
+                                             + "control or format characters"), escape.error)
+    }
+
+    /// --classes above what the labels need is kept by the checkpoint: a resume without it goes on with that count.
+    func testMoreClassesThanTheLabelsNeedSurviveAResume() throws {
+        let data = path("marked")
+        try writeMarkedDigits(to: data, training: 300, test: 50)
+        let common = ["fit", "--model", "mlp", "--data", data, "--checkpoint-dir", path("ckpt"), "--output", path("m.safetensors.zst")]
+        let first = try run(common + ["--epochs", "1", "--classes", "25"])
+        XCTAssertEqual(first.status, 0, first.error)
+        XCTAssertTrue(first.output.contains("in 25 classes"), first.output)
+        let resumed = try run(common + ["--epochs", "2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        let evaluated = try run(["evaluate", path("m.safetensors.zst"), "--data", data, "--json"])
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any])?["confusion_matrix"]
+                           .flatMap { $0 as? [[Int]] }?.count, 25)
     }
 
     func testPresetThatCannotTakeTheImagesSaysSo() throws {
@@ -151,6 +183,7 @@ final class AnyIDXSetTests: BinaryTestCase {
         let resumed = try run(common + ["--epochs", "2", "--resume"], ranks: 2)
         XCTAssertEqual(resumed.status, 0, resumed.error)
         let evaluated = try run(["evaluate", saved, "--data", Self.fashionMNIST, "--json"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.error)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any])
         XCTAssertGreaterThan(try XCTUnwrap(report["accuracy"] as? Double), accuracy, "a second epoch helps")
 

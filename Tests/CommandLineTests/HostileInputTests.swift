@@ -145,7 +145,7 @@ final class HostileInputTests: BinaryTestCase {
         try Data([UInt32(2049), 10].flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + [UInt8](repeating: 1, count: 10))
             .write(to: URL(fileURLWithPath: data + "/t10k-labels-idx1-ubyte"))
         let mixed = try run(["fit", "--model", "mlp", "--data", data, "--train-samples", "640"], timeout: 60)
-        assertOneLine(mixed, "the test images are [14, 14, 1], the training images [28, 28, 1]", "mixed shapes")
+        assertOneLine(mixed, "\(data)/t10k-images-idx3-ubyte holds 14x14x1 images", "mixed shapes")
         XCTAssertFalse(mixed.output.contains("Epoch 1"), mixed.output)
     }
 

@@ -23,7 +23,8 @@ enum FuzzReaders {
             // IDX reads a path: the input goes through a file, as a user's would.
             let path = scratch + "/input.idx"
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-            _ = try? IDXFile(contentsOf: path, magic: bytes.count > 3 && bytes[3] == 1 ? IDXFile.labelsMagic : IDXFile.imagesMagic)
+            _ = try? IDXFile(contentsOf: path, magics: bytes.count > 3 && bytes[3] == 1
+                                 ? [IDXFile.labelsMagic] : [IDXFile.imagesMagic, IDXFile.imagesWithChannelsMagic])
         default: _ = try? ImageFile.pgm(bytes, path: "input")
         }
     }

@@ -73,6 +73,12 @@ final class ReaderMutationTests: XCTestCase {
         mutating(gzip(images), reader: "gzip IDX", seed: 3) {
             _ = try IDXFile(contentsOf: file($0, "images.gz"), magic: IDXFile.imagesMagic)
         }
+        // Images with channels (magic 2052): a fourth size in the header.
+        let colour = IDXFile(dimensions: [16, 8, 8, 3], bytes: (0..<16 * 192).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            .encoded(magic: IDXFile.imagesWithChannelsMagic)
+        mutating(colour, reader: "IDX images with channels", seed: 4) {
+            _ = try Dataset(imagesPath: file($0, "colour"), labelsPath: labelsPath)
+        }
     }
 
     func testCheckpointFramesAndSafetensors() throws {

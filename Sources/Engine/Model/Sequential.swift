@@ -222,6 +222,9 @@ public final class Sequential {
         return y
     }
 
+    /// Outputs per sample: a classifier's class count.
+    public var classCount: Int { outputShapes.last!.reduce(1, *) }
+
     public var parameterCount: Int { store.values.count + store.state.count }
     public var trainableParameterCount: Int { store.values.count }
 }
