@@ -4,6 +4,7 @@ import Distributed
 import Engine
 import Foundation
 import InputChecks
+import Interop
 import MNIST
 import Training
 
@@ -52,7 +53,9 @@ struct ModelChoice: ParsableArguments {
             throw CommandError("--model-file \(modelFile): \"\(shown(key))\" is given twice in one object; give it once")
         }
         do {
-            let definition = try JSONDecoder().decode(ModelDefinition.self, from: data)
+            // Keras' own JSON (model.to_json()) has a class_name at the top; this tool's has layers.
+            let definition = KerasJSON.isKeras(data) ? try KerasJSON.definition(data)
+                : try JSONDecoder().decode(ModelDefinition.self, from: data)
             _ = try definition.makeModel()  // shape errors now, with the file named
             return definition
         } catch let error as DecodingError {

@@ -40,6 +40,17 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var momentum: Float? = nil
     public var epsilon: Float? = nil
 
+    /// Any combination; `makeLayer` checks that the type's arguments are there and in range.
+    public init(type: Kind, filters: Int? = nil, units: Int? = nil, kernelSize: [Int]? = nil, poolSize: [Int]? = nil,
+                strides: [Int]? = nil, padding: Padding? = nil, activation: Activation? = nil,
+                kernelInitializer: Initializer? = nil, useBias: Bool? = nil, rate: Float? = nil, momentum: Float? = nil,
+                epsilon: Float? = nil) {
+        self.type = type
+        (self.filters, self.units, self.kernelSize, self.poolSize, self.strides) = (filters, units, kernelSize, poolSize, strides)
+        (self.padding, self.activation, self.kernelInitializer, self.useBias) = (padding, activation, kernelInitializer, useBias)
+        (self.rate, self.momentum, self.epsilon) = (rate, momentum, epsilon)
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, filters, units, padding, activation, rate, momentum, epsilon, strides
         case kernelSize = "kernel_size", poolSize = "pool_size"
