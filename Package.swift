@@ -25,12 +25,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // MARK: System libraries (Debian: libopenmpi-dev + openmpi-bin, libzstd-dev; see deploy/install-deps.sh)
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Input checks: caps, overflow-checked sizes, regular files only, for every reader of outside files
         .target(name: "InputChecks", swiftSettings: release),
@@ -46,7 +47,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Kernels", "CKernels", "InputChecks", "CThreads"], swiftSettings: release),
 
         // MARK: Data: IDX files (raw or gzip), validation, download, batches, the per-epoch sample order
-        .target(name: "MNIST", dependencies: ["Engine", "CKernels", "InputChecks", "CZlib"], swiftSettings: release),
+        .target(name: "MNIST", dependencies: ["Engine", "CKernels", "InputChecks", "SystemZlib"], swiftSettings: release),
 
         // MARK: Distributed: the Communicator protocol, OpenMPI and single-process implementations
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: release),
@@ -56,12 +57,13 @@ let package = Package(
 
         // MARK: Observability: TensorBoard event files (protobuf code generated from TensorBoard's .proto files by
         // deploy/generate-protobuf.sh and committed)
-        .target(name: "Observability", dependencies: ["InputChecks", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "Observability", dependencies: ["InputChecks", "SystemZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Protos"], swiftSettings: release),
 
         // MARK: Interop: ONNX export (protobuf code generated from ONNX's onnx.proto by deploy/generate-protobuf.sh
         // and committed)
-        .target(name: "Interop", dependencies: ["Engine", "InputChecks", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "Interop", dependencies: ["Engine", "InputChecks", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                                                .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 exclude: ["Protos"], swiftSettings: release),
 
         // MARK: Training: fit, evaluate, early stopping, progress and logs
@@ -77,17 +79,18 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "MNISTTests", dependencies: ["MNIST", "CZlib"]),
+        .testTarget(name: "MNISTTests", dependencies: ["MNIST", "SystemZlib"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
-        .testTarget(name: "InteropTests", dependencies: ["Interop", "Engine"], exclude: ["Keras"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    exclude: ["Keras"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "MNIST"], exclude: ["read_tensorboard.py", "check_onnx.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
-        .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST"], path: "Tests/Fuzz"),
+        .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST", "Interop"], path: "Tests/Fuzz"),
         // Seeded mutations of valid files through every reader of outside input.
-        .testTarget(name: "MutationTests", dependencies: ["MNIST", "Checkpoint", "Training", "Distributed", "Engine", "CZlib"]),
+        .testTarget(name: "MutationTests", dependencies: ["MNIST", "Checkpoint", "Training", "Distributed", "Engine", "SystemZlib"]),
     ]
 )

@@ -1,4 +1,4 @@
-import CZlib
+import SystemZlib
 import InputChecks
 
 /// Inflates a whole zlib-family stream in memory, refusing to produce more than `limit` bytes: the size a
@@ -47,7 +47,7 @@ final class Inflater {
             let status = chunk.withUnsafeMutableBufferPointer { buffer in
                 stream.next_out = buffer.baseAddress
                 stream.avail_out = UInt32(wanted)
-                return CZlib.inflate(&stream, Z_NO_FLUSH)
+                return SystemZlib.inflate(&stream, Z_NO_FLUSH)
             }
             let produced = wanted - Int(stream.avail_out)
             output += chunk[0..<produced]

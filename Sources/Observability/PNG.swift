@@ -1,4 +1,4 @@
-import CZlib
+import SystemZlib
 
 /// An 8-bit greyscale PNG: what TensorBoard's image dashboard shows. Rows are deflated with zlib, unfiltered.
 enum PNG {

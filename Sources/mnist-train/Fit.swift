@@ -217,7 +217,7 @@ struct Fit: ParsableCommand {
             ? modelChoice.definition(inputShape: trainingSet.sampleShape, classes: classCount)
             : resumedModel?.1 ?? initial!.definition
         var name = modelChoice.name
-        var base = modelChoice.modelFile == nil ? modelChoice.preset.trainingDefaults : .custom
+        var base = try modelChoice.trainingDefaults()
         if let resumed, let savedDefinition = resumedModel?.1 {
             if modelChoice.isExplicit && savedDefinition != definition {
                 throw CheckpointError("\(resumed.path) is a checkpoint of \(shown(resumed.contents.metadata["name"] ?? "another model")), "

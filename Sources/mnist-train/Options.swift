@@ -27,12 +27,35 @@ struct ModelChoice: ParsableArguments {
         if model != nil && modelFile != nil { throw ValidationError("--model and --model-file are alternatives; give one") }
     }
 
+    /// The settings `fit` starts from: the preset's tutorial settings, or for a model file the custom defaults, with
+    /// a `.keras` file's own compile settings (optimizer, learning rate, loss) over them.
+    func trainingDefaults() throws -> TrainingConfiguration {
+        guard let modelFile else { return preset.trainingDefaults }
+        var defaults = TrainingConfiguration.custom
+        guard KerasArchive.isArchive(modelFile) else { return defaults }
+        let archive = try KerasArchive(modelFile)
+        if let settings = try KerasCompileSettings.read(archive.config, path: modelFile) {
+            let name = OptimizerSpec.Name(rawValue: settings.optimizer)!
+            defaults.optimizer = OptimizerSpec(name, learningRate: settings.learningRate, momentum: settings.momentum ?? 0,
+                                               nesterov: settings.nesterov ?? false)
+            defaults.loss = settings.loss
+        }
+        return defaults
+    }
+
     /// True when the user chose a model (a resumed run otherwise takes the checkpoint's).
     var isExplicit: Bool { model != nil || modelFile != nil }
 
     /// The model file's definition, or the preset's for images of `inputShape` in `classes` classes (MNIST's by
     /// default); a preset that cannot take the images fails with one line naming both.
     func definition(inputShape: [Int] = Preset.inputShape, classes: Int = 10) throws -> ModelDefinition {
+        if let modelFile, KerasArchive.isArchive(modelFile) {
+            do {
+                let definition = try KerasArchive(modelFile).definition()
+                _ = try definition.makeModel()
+                return definition
+            } catch { throw CommandError("--model-file \(modelFile): \(error)") }
+        }
         guard let modelFile else {
             let definition = preset.definition(inputShape: inputShape, classes: classes)
             do { _ = try definition.makeModel() } catch {

@@ -24,4 +24,16 @@ final class KerasModelFileTests: BinaryTestCase {
         XCTAssertEqual(result.error, "Error: --model-file \(file): layer dense (Dense): kernel_regularizer is not supported: the "
                        + "engine has no regularizers\n")
     }
+
+    /// A `.keras` archive's compile settings are fit's defaults; a flag still overrides them.
+    func testKerasArchiveTrainsWithItsCompileSettings() throws {
+        let archive = Self.fixtures + "/keras3/custom.keras"
+        let common = ["fit", "--model-file", archive, "--data", dataDirectory, "--epochs", "1", "--train-samples", "600",
+                      "--output", path("custom.safetensors.zst")]
+        let fit = try run(common)
+        XCTAssertEqual(fit.status, 0, fit.error)
+        XCTAssertTrue(fit.output.contains("sgd lr 0.05 momentum 0.9 nesterov, sparse_categorical_crossentropy"), fit.output)
+        let overridden = try run(common + ["--lr", "0.01"])
+        XCTAssertTrue(overridden.output.contains("sgd lr 0.01 momentum 0.9 nesterov"), overridden.output)
+    }
 }

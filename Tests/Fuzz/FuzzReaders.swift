@@ -1,10 +1,11 @@
 import Checkpoint
 import Engine
 import Foundation
+import Interop
 import MNIST
 
 /// One input through every reader of outside files, the first byte choosing which: a zstd-compressed checkpoint,
-/// a plain safetensors file, model JSON, an IDX file (raw or gzip), a PGM. Each either reads the input or throws;
+/// a plain safetensors file, model JSON, an IDX file (raw or gzip), a PGM, Keras' model JSON, a `.keras` archive. Each either reads the input or throws;
 /// a crash or sanitizer report is a bug.
 ///
 /// Built normally, `fuzz-readers FILE...` replays inputs (a crash a fuzzer found, say). Built for libFuzzer,
@@ -15,7 +16,7 @@ enum FuzzReaders {
     static func read(_ input: [UInt8]) {
         guard let selector = input.first else { return }
         let bytes = Array(input.dropFirst())
-        switch selector % 5 {
+        switch selector % 7 {
         case 0: _ = try? ModelFile.model(in: try CheckpointFile.decode(bytes, path: "input"), path: "input")
         case 1: _ = try? ModelFile.model(in: try SafeTensors(decoding: bytes, path: "input"), path: "input")
         case 2: _ = try? JSONDecoder().decode(ModelDefinition.self, from: Data(bytes)).makeModel().summary()
@@ -25,7 +26,15 @@ enum FuzzReaders {
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             _ = try? IDXFile(contentsOf: path, magics: bytes.count > 3 && bytes[3] == 1
                                  ? [IDXFile.labelsMagic] : [IDXFile.imagesMagic, IDXFile.imagesWithChannelsMagic])
-        default: _ = try? ImageFile.pgm(bytes, path: "input")
+        case 4: _ = try? ImageFile.pgm(bytes, path: "input")
+        case 5: _ = try? KerasJSON.definition(Data(bytes)).makeModel().summary()
+        default:
+            let path = scratch + "/input.keras"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            if let archive = try? KerasArchive(path) {
+                _ = try? archive.definition()
+                _ = try? KerasCompileSettings.read(archive.config, path: path)
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 @testable import Checkpoint
-import CZlib
+import SystemZlib
 import Distributed
 import Engine
 import Foundation

@@ -94,6 +94,13 @@ def main():
             counts[f"{dialect}/{name}"] = int(model.count_params())
     if DIALECTS == ["keras3"]:
         os.makedirs("refused", exist_ok=True)
+        # A .keras archive, compiled: its optimizer, learning rate and loss are fit's defaults.
+        model = sequential(presets()["custom"])
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.save("keras3/custom.keras")
+        model.compile(optimizer=keras.optimizers.AdamW(0.001), loss="sparse_categorical_crossentropy")
+        model.save("refused/adamw.keras")
         for name, layers in refused().items():
             with open(f"refused/{name}.json", "w") as f:
                 f.write(model_json(sequential(layers), "keras3"))

@@ -1,0 +1,78 @@
+import Engine
+import Foundation
+@testable import Interop
+import XCTest
+import ZIPFoundation
+
+/// `.keras` archives: Keras' own (Keras/make_keras_fixtures.py saved them) read with their compile settings, and
+/// hostile zips refused before or while inflating, each with one line naming the file.
+final class KerasArchiveTests: XCTestCase {
+    var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "keras-archive-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    func fixture(_ name: String) -> String { KerasJSONTests.fixtures.appendingPathComponent(name).path }
+
+    func testKerasOwnArchiveReadsItsModelCompileSettingsAndWeights() throws {
+        let path = fixture("keras3/custom.keras")
+        XCTAssertTrue(KerasArchive.isArchive(path))
+        XCTAssertFalse(KerasArchive.isArchive(fixture("keras3/custom.json")))
+        let archive = try KerasArchive(path)
+        let json = try KerasJSON.definition(try Data(contentsOf: URL(fileURLWithPath: fixture("keras3/custom.json"))))
+        XCTAssertEqual(try archive.definition(), json)
+        XCTAssertEqual(try KerasCompileSettings.read(archive.config, path: path),
+                       KerasCompileSettings(optimizer: "sgd", learningRate: 0.05, momentum: 0.9, nesterov: true,
+                                            loss: .sparseCategoricalCrossentropy))
+        XCTAssertEqual(archive.weights.map { Array($0.prefix(8)) }, [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A], "HDF5")
+    }
+
+    func testAnOptimizerTheEngineLacksIsRefused() throws {
+        let path = fixture("refused/adamw.keras")
+        XCTAssertThrowsError(try KerasCompileSettings.read(try KerasArchive(path).config, path: path)) { error in
+            XCTAssertEqual("\(error)", "\(path): optimizer AdamW is not supported: the engine has SGD, Adam and RMSprop; give "
+                           + "--optimizer")
+        }
+    }
+
+    func zip(_ entries: [(String, [UInt8])], name: String) throws -> String {
+        let path = directory + "/" + name
+        let archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .create)
+        for (entry, bytes) in entries {
+            try archive.addEntry(with: entry, type: .file, uncompressedSize: Int64(bytes.count), compressionMethod: .deflate) { position, size in
+                Data(bytes[Int(position)..<Int(position) + size])
+            }
+        }
+        return path
+    }
+
+    func testHostileArchivesAreRefusedWithOneLine() throws {
+        func refusal(_ path: String) -> String {
+            do { _ = try KerasArchive(path); return "read" } catch { return "\(error)" }
+        }
+        let notZip = directory + "/model.keras"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: notZip))
+        XCTAssertTrue(refusal(notZip).hasPrefix("\(notZip) is not a valid .keras archive (a zip)"), refusal(notZip))
+        let noConfig = try zip([("metadata.json", Array("{}".utf8))], name: "no-config.keras")
+        XCTAssertEqual(refusal(noConfig), "\(noConfig) is a zip without config.json: not a .keras file; save it with "
+                       + "model.save(\"x.keras\")")
+        // 17 MiB of config, declared as such: refused before anything is inflated.
+        let large = [UInt8](repeating: 0x20, count: 17 << 20)
+        let declared = try zip([("config.json", large)], name: "declared.keras")
+        XCTAssertEqual(refusal(declared), "\(declared): config.json declares 17825792 bytes, more than the 16777216 it may hold")
+        // The same entry declaring 2 bytes: inflating stops at the cap.
+        var lying = try Array(Data(contentsOf: URL(fileURLWithPath: declared)))
+        for (signature, offset) in [([0x50, 0x4B, 0x03, 0x04] as [UInt8], 22), ([0x50, 0x4B, 0x01, 0x02], 24)] {
+            let start = try XCTUnwrap((0..<lying.count - 4).first { Array(lying[$0..<$0 + 4]) == signature })
+            lying.replaceSubrange(start + offset..<start + offset + 4, with: [2, 0, 0, 0])
+        }
+        let bomb = directory + "/bomb.keras"
+        try Data(lying).write(to: URL(fileURLWithPath: bomb))
+        XCTAssertEqual(refusal(bomb), "\(bomb): config.json inflates past the 16777216 bytes it may hold; not read")
+        XCTAssertFalse(refusal(bomb).contains("\n"))
+    }
+}
