@@ -28,10 +28,12 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
-        // MARK: System libraries (Debian: libopenmpi-dev + openmpi-bin, libzstd-dev; see deploy/install-deps.sh)
+        // MARK: System libraries (Debian: libopenmpi-dev + openmpi-bin, libzstd-dev, zlib1g-dev, libhdf5-dev; see
+        // deploy/install-deps.sh)
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
 
         // MARK: Input checks: caps, overflow-checked sizes, regular files only, for every reader of outside files
         .target(name: "InputChecks", swiftSettings: release),
@@ -62,7 +64,7 @@ let package = Package(
 
         // MARK: Interop: ONNX export (protobuf code generated from ONNX's onnx.proto by deploy/generate-protobuf.sh
         // and committed)
-        .target(name: "Interop", dependencies: ["Engine", "InputChecks", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .target(name: "Interop", dependencies: ["Engine", "InputChecks", "CHDF5", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                 .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 exclude: ["Protos"], swiftSettings: release),
 

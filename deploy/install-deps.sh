@@ -6,7 +6,7 @@
 # Swift itself is expected on PATH: https://www.swift.org/install/linux/
 set -euo pipefail
 
-packages=(libopenmpi-dev openmpi-bin libzstd-dev pkg-config zlib1g-dev)
+packages=(libopenmpi-dev openmpi-bin libzstd-dev pkg-config zlib1g-dev libhdf5-dev)
 # Installed when the package sources have them; a test that needs one skips without it, saying why.
 optional=()
 if [ "${1:-}" = "--test" ]; then

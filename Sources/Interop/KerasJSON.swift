@@ -16,12 +16,12 @@ public enum JSONValue: Decodable, Equatable, Sendable {
         else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 
-    subscript(key: String) -> JSONValue? { if case .object(let object) = self { object[key] } else { nil } }
-    var string: String? { if case .string(let text) = self { text } else { nil } }
-    var array: [JSONValue]? { if case .array(let list) = self { list } else { nil } }
-    var object: [String: JSONValue]? { if case .object(let object) = self { object } else { nil } }
-    var integer: Int? { if case .number(let value) = self, value == value.rounded() { Int(exactly: value) } else { nil } }
-    var isNull: Bool { self == .null }
+    public subscript(key: String) -> JSONValue? { if case .object(let object) = self { object[key] } else { nil } }
+    public var string: String? { if case .string(let text) = self { text } else { nil } }
+    public var array: [JSONValue]? { if case .array(let list) = self { list } else { nil } }
+    public var object: [String: JSONValue]? { if case .object(let object) = self { object } else { nil } }
+    public var integer: Int? { if case .number(let value) = self, value == value.rounded() { Int(exactly: value) } else { nil } }
+    public var isNull: Bool { self == .null }
 
     /// Compact text of the value, for messages.
     var text: String {
@@ -51,6 +51,14 @@ public enum KerasJSON {
 
     public static func definition(_ json: Data) throws -> ModelDefinition {
         try definition(try JSONDecoder().decode(JSONValue.self, from: json))
+    }
+
+    /// The Keras names of the model's layers (not its InputLayer), in order: their weights' groups in
+    /// `model.weights.h5`. A layer Keras wrote without a name gets the engine's.
+    public static func layerNames(_ top: JSONValue) -> [String] {
+        let config = top["config"]
+        let layers = (config?["layers"]?.array ?? config?.array ?? []).filter { $0["class_name"]?.string != "InputLayer" }
+        return layers.map { $0["config"]?["name"]?.string ?? "" }
     }
 
     public static func definition(_ top: JSONValue) throws -> ModelDefinition {

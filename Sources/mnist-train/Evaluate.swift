@@ -22,7 +22,7 @@ struct Evaluate: ParsableCommand {
 
     /// Each rank evaluates its share of the test set; rank 0 prints the sums.
     func evaluate(_ communicator: any Communicator) throws {
-        let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
+        let (model, _, metadata) = try loadSavedModel(file)
         let loss = metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: Data($0.utf8)) }?
             .loss ?? .sparseCategoricalCrossentropy
         let files = dataOptions.files

@@ -201,7 +201,7 @@ struct Fit: ParsableCommand {
             trainingSet = trainingSet.subset(0..<samples)
         }
         // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
-        let initial = try initFrom.map { try ModelFile.load(try modelFilePath($0)) }
+        let initial = try initFrom.map { try loadSavedModel($0) }
         let resumedModel = try resumed.map { try ModelFile.model(in: $0.contents, path: $0.path) }
         // The class count: --classes, else a saved model's own (it cannot change), else the training labels'.
         let savedModel = resumedModel.map { (model: $0.0, source: resumed!.path) }
@@ -237,7 +237,11 @@ struct Fit: ParsableCommand {
             if !modelChoice.isExplicit {
                 definition = initial.definition
                 name = modelName(initial.metadata["name"]) ?? "model"
-                if let saved = initial.metadata["training"] { base = try decode(TrainingConfiguration.self, saved, initFrom) }
+                if let saved = initial.metadata["training"] {
+                    base = try decode(TrainingConfiguration.self, saved, initFrom)
+                } else if let keras = try kerasTrainingDefaults(try modelFilePath(initFrom)) {
+                    base = keras
+                }
             }
         }
         let configuration = trainingConfiguration(base, ranks: communicator.size)

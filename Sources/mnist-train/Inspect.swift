@@ -7,14 +7,15 @@ import InputChecks
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a checkpoint's or saved model's metadata and tensors.")
 
-    @Argument(help: ArgumentHelp("A .safetensors.zst file, or a checkpoint directory (its newest checkpoint).",
+    @Argument(help: ArgumentHelp("A .safetensors.zst file, a checkpoint directory (its newest checkpoint), or a .keras file.",
                                  valueName: "file"))
     var file: String
     @Flag(help: "Print JSON: the whole metadata and every tensor's name, dtype and shape.") var json = false
 
     func run() throws {
         let path = try modelFilePath(file)
-        let contents = try CheckpointFile.read(path)
+        // A .keras file is shown as the model it loads as: the same names and shapes as the engine's own files.
+        let contents = KerasArchive.isArchive(path) ? try kerasContents(path) : try CheckpointFile.read(path)
         if json {
             let object: [String: Any] = [
                 "file": path, "metadata": contents.metadata,
@@ -23,7 +24,8 @@ struct Inspect: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print("\(path): zstd frame checksum verified; \(contents.tensors.count) tensors, "
+        print("\(path): \(KerasArchive.isArchive(path) ? "a Keras archive" : "zstd frame checksum verified"); "
+              + "\(contents.tensors.count) tensors, "
               + "\(contents.tensors.reduce(0) { $0 + $1.values.count }) values")
         print("\nmetadata:")
         // Long JSON values (model, history) are cut to a line; `export` gives the whole file.
@@ -38,6 +40,14 @@ struct Inspect: ParsableCommand {
             print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0))  F32 \(tensor.shape)")
         }
     }
+}
+
+/// A .keras file as the contents of the engine's own file: its model's tensors and definition.
+func kerasContents(_ path: String) throws -> SafeTensors {
+    let (model, definition, metadata) = try loadSavedModel(path)
+    var kept = metadata
+    kept["model"] = try ModelFile.encodedDefinition(definition)
+    return SafeTensors(tensors: ModelFile.tensors(of: model), metadata: kept)
 }
 
 struct Export: ParsableCommand {
@@ -57,7 +67,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let (model, definition, metadata) = try ModelFile.load(try modelFilePath(file))
+        let (model, definition, metadata) = try loadSavedModel(file)
         for (flag, path) in [("--onnx", onnx), ("--safetensors", safetensors)] {
             if let path { try WritablePath.checkFile(path, what: "\(flag) \(path)") }
         }

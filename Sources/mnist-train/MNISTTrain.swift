@@ -11,7 +11,7 @@ struct MNISTTrain: AsyncParsableCommand {
         discussion: "Shell completion: mnist-train --generate-completion-script bash (or zsh, fish).",
         version: "0.13.0",
         subcommands: [Fit.self, Evaluate.self, Predict.self, Inspect.self, Export.self, Download.self, Summary.self,
-                      Presets.self, Bench.self, CheckMPI.self]
+                      Presets.self, Bench.self, CheckMPI.self, ReadHDF5.self]
     )
 
     /// As ArgumentParser's own main, except that under mpirun only rank 0 prints a usage error: every rank

@@ -28,19 +28,10 @@ struct ModelChoice: ParsableArguments {
     }
 
     /// The settings `fit` starts from: the preset's tutorial settings, or for a model file the custom defaults, with
-    /// a `.keras` file's own compile settings (optimizer, learning rate, loss) over them.
+    /// a `.keras` file's own compile settings over them.
     func trainingDefaults() throws -> TrainingConfiguration {
         guard let modelFile else { return preset.trainingDefaults }
-        var defaults = TrainingConfiguration.custom
-        guard KerasArchive.isArchive(modelFile) else { return defaults }
-        let archive = try KerasArchive(modelFile)
-        if let settings = try KerasCompileSettings.read(archive.config, path: modelFile) {
-            let name = OptimizerSpec.Name(rawValue: settings.optimizer)!
-            defaults.optimizer = OptimizerSpec(name, learningRate: settings.learningRate, momentum: settings.momentum ?? 0,
-                                               nesterov: settings.nesterov ?? false)
-            defaults.loss = settings.loss
-        }
-        return defaults
+        return try kerasTrainingDefaults(modelFile) ?? .custom
     }
 
     /// True when the user chose a model (a resumed run otherwise takes the checkpoint's).
@@ -94,6 +85,19 @@ struct ModelChoice: ParsableArguments {
     var name: String {
         modelFile.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? preset.rawValue
     }
+}
+
+/// For a `.keras` file, the custom defaults with its compile settings (optimizer, learning rate, loss) over them;
+/// nil for any other file.
+func kerasTrainingDefaults(_ path: String) throws -> TrainingConfiguration? {
+    guard KerasArchive.isArchive(path) else { return nil }
+    var defaults = TrainingConfiguration.custom
+    if let settings = try KerasCompileSettings.read(try KerasArchive(path).config, path: path) {
+        defaults.optimizer = OptimizerSpec(OptimizerSpec.Name(rawValue: settings.optimizer)!, learningRate: settings.learningRate,
+                                           momentum: settings.momentum ?? 0, nesterov: settings.nesterov ?? false)
+        defaults.loss = settings.loss
+    }
+    return defaults
 }
 
 /// `--data DIR`.

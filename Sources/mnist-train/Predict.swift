@@ -27,7 +27,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let (model, _, metadata) = try ModelFile.load(try modelFilePath(file))
+        let (model, _, metadata) = try loadSavedModel(file)
         let classNames = savedClassNames(metadata, classes: model.classCount)
         // A test label past the model's classes (another set's) shows as its number.
         func named(_ label: Int) -> String {

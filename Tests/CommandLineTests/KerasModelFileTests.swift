@@ -36,4 +36,33 @@ final class KerasModelFileTests: BinaryTestCase {
         let overridden = try run(common + ["--lr", "0.01"])
         XCTAssertTrue(overridden.output.contains("sgd lr 0.01 momentum 0.9 nesterov"), overridden.output)
     }
+
+    /// A model trained one epoch in Keras (the fixture script saved its test accuracy): evaluate gives that accuracy
+    /// within 0.1 point, and fit --init-from continues it on 2 ranks with its compile settings.
+    func testAKerasTrainedModelEvaluatesAsInKerasAndIsFineTunedOnTwoRanks() throws {
+        let trained = Self.fixtures + "/keras3/trained.keras"
+        struct Expected: Decodable { let test_accuracy: Double }
+        let keras = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/keras3/trained.json")))
+        let evaluated = try run(["evaluate", trained, "--data", dataDirectory, "--json"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.error)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(report["accuracy"] as? Double), keras.test_accuracy, accuracy: 0.001)
+        let fit = try run(["fit", "--init-from", trained, "--data", dataDirectory, "--epochs", "1", "--train-samples", "2000",
+                           "--output", path("tuned.safetensors.zst")], ranks: 2)
+        XCTAssertEqual(fit.status, 0, fit.error)
+        XCTAssertTrue(fit.output.contains("adam lr 0.001, sparse_categorical_crossentropy"), fit.output)
+        let inspected = try run(["inspect", trained])
+        XCTAssertTrue(inspected.output.contains("conv2d/kernel") && inspected.output.contains("[3, 3, 1, 16]"), inspected.output)
+    }
+
+    /// libhdf5 runs in a child: weights it cannot read, or a crash of the reader (MNIST_TRAIN_FAULT makes the child
+    /// abort), end the command with one line, not with this process.
+    func testDamagedKerasWeightsAreOneLine() throws {
+        let trained = Self.fixtures + "/keras3/trained.keras"
+        let crashed = try launch(["env", "MNIST_TRAIN_FAULT=hdf5-reader-crash", Self.binary, "evaluate", trained, "--data", dataDirectory],
+                                 timeout: 60)
+        XCTAssertNotEqual(crashed.status, 0)
+        XCTAssertEqual(crashed.error, "Error: \(trained): its model.weights.h5 cannot be read: libhdf5 crashed on it (signal 6); "
+                       + "save the model again\n")
+    }
 }

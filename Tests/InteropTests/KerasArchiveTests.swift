@@ -75,4 +75,34 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(refusal(bomb), "\(bomb): config.json inflates past the 16777216 bytes it may hold; not read")
         XCTAssertFalse(refusal(bomb).contains("\n"))
     }
+
+    /// libhdf5 reads Keras' weights into the model (here in this process; the command line reads in a child): every
+    /// weight's sum as Keras computed it at saving.
+    func testKerasWeightsReadIntoTheModel() throws {
+        let archive = try KerasArchive(fixture("keras3/trained.keras"))
+        let model = try archive.definition().makeModel()
+        let datasets = KerasWeights.datasets(of: model, kerasNames: KerasJSON.layerNames(archive.config))
+        XCTAssertEqual(datasets.first, KerasWeights.Dataset(path: "layers/conv2d/vars/0", shape: [3, 3, 1, 16]))
+        let file = directory + "/weights.h5"
+        try Data(try XCTUnwrap(archive.weights)).write(to: URL(fileURLWithPath: file))
+        KerasWeights.load(try HDF5Datasets.read(file: file, datasets), into: model)
+        struct Expected: Decodable { let weight_sums: [String: Double] }
+        let sums = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("keras3/trained.json"))))
+        let views = model.layers.flatMap(\.parameters)
+        XCTAssertEqual(views.count, sums.weight_sums.count)
+        for (dataset, view) in Swift.zip(datasets, views) {
+            let key = dataset.path.replacingOccurrences(of: "layers/", with: "").replacingOccurrences(of: "/vars", with: "")
+            let expected = try XCTUnwrap(sums.weight_sums[key], key)
+            let sum = model.store.values(of: view).reduce(0.0) { $0 + Double($1) }
+            XCTAssertEqual(sum, expected, accuracy: 1e-4 * max(1, abs(expected)), "\(key) into \(view.name)")
+        }
+        // A file that is not HDF5, and a dataset of the wrong shape, are one line each.
+        try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: directory + "/bad.h5"))
+        XCTAssertThrowsError(try HDF5Datasets.read(file: directory + "/bad.h5", datasets)) { error in
+            XCTAssertEqual("\(error)", "it is not an HDF5 file libhdf5 can open")
+        }
+        XCTAssertThrowsError(try HDF5Datasets.read(file: file, [KerasWeights.Dataset(path: "layers/conv2d/vars/0", shape: [3, 3, 1, 8])])) { error in
+            XCTAssertEqual("\(error)", "layers/conv2d/vars/0 has shape [3, 3, 1, 16], the model's weight [3, 3, 1, 8]")
+        }
+    }
 }

@@ -9,9 +9,12 @@ three dialects, with Keras' own parameter counts; and one model per argument the
 Run from this directory. Each run writes the dialect its Keras speaks, and adds to counts.json. keras2/ is
 tf_keras's JSON in the form Keras 2.0-2.3 wrote it, with no InputLayer and batch_input_shape on the first layer:
 those releases need a Python older than 3.8, so the form is made here from tf_keras's own."""
+import gzip
 import json
 import os
 import sys
+
+import numpy as np
 
 try:
     import tf_keras as keras  # Keras 2
@@ -82,6 +85,34 @@ def model_json(model, dialect):
     return json.dumps(written, indent=1, sort_keys=True) + "\n"
 
 
+def mnist(name):
+    """An MNIST file from $MNIST_DIR, else the copy beside the checkout, raw or gzip."""
+    directory = os.environ.get("MNIST_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../shared/data/mnist")
+    path = os.path.join(directory, name)
+    raw = open(path, "rb").read() if os.path.exists(path) else gzip.open(path + ".gz").read()
+    return np.frombuffer(raw[16 if "images" in name else 8:], np.uint8)
+
+
+def trained():
+    """A small model trained one epoch in Keras on the first 6,000 MNIST digits, saved with Keras' test loss and
+    accuracy and each weight's sum: what fit --init-from and evaluate must start from."""
+    images = mnist("train-images-idx3-ubyte").reshape(-1, 28, 28, 1)[:6000] / np.float32(255)
+    labels = mnist("train-labels-idx1-ubyte")[:6000]
+    test_images = mnist("t10k-images-idx3-ubyte").reshape(-1, 28, 28, 1) / np.float32(255)
+    test_labels = mnist("t10k-labels-idx1-ubyte")
+    keras.utils.set_random_seed(1)
+    model = sequential(lambda: [L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(), L.BatchNormalization(),
+                                L.Flatten(), L.Dropout(0.2), L.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images, labels, epochs=1, batch_size=32, verbose=0)
+    loss, accuracy = model.evaluate(test_images, test_labels, verbose=0)
+    model.save("keras3/trained.keras")
+    sums = {f"{layer.name}/{index}": float(np.sum(np.asarray(weight, dtype=np.float64)))
+            for layer in model.layers for index, weight in enumerate(layer.weights)}
+    with open("keras3/trained.json", "w") as f:
+        f.write(json.dumps({"test_loss": loss, "test_accuracy": accuracy, "weight_sums": sums}, indent=1, sort_keys=True) + "\n")
+
+
 def main():
     counts_path = "counts.json"
     counts = json.load(open(counts_path)) if os.path.exists(counts_path) else {}
@@ -101,6 +132,7 @@ def main():
         model.save("keras3/custom.keras")
         model.compile(optimizer=keras.optimizers.AdamW(0.001), loss="sparse_categorical_crossentropy")
         model.save("refused/adamw.keras")
+        trained()
         for name, layers in refused().items():
             with open(f"refused/{name}.json", "w") as f:
                 f.write(model_json(sequential(layers), "keras3"))
