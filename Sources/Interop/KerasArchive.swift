@@ -25,9 +25,15 @@ public struct KerasArchive {
 
     public init(_ path: String) throws {
         self.path = path
-        let bytes = try RegularFile.contents(path, limit: InputLimits.checkpointBytes, what: "the Keras file \(path)")
+        // A regular file within the cap; read through ZIPFoundation's file reader, not its in-memory one, which
+        // traps on some damaged archives (the fuzzer found one).
+        let (descriptor, size) = try RegularFile.opened(path)
+        close(descriptor)
+        guard size <= InputLimits.checkpointBytes else {
+            throw InteropError("\(path) is \(size) bytes, more than the \(InputLimits.checkpointBytes) a Keras file may hold")
+        }
         let archive: Archive
-        do { archive = try Archive(data: Data(bytes), accessMode: .read) } catch {
+        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw InteropError("\(path) is not a valid .keras archive (a zip): \(error); save it again with model.save")
         }
         guard let configEntry = archive["config.json"] else {

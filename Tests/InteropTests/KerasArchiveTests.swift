@@ -50,6 +50,28 @@ final class KerasArchiveTests: XCTestCase {
         return path
     }
 
+    /// Bytes erased anywhere in Keras' own archive, or the archive cut short: read, or refused, never a trap (the
+    /// fuzzer found one in ZIPFoundation's in-memory reader, which is why the file reader reads them).
+    func testDamagedArchivesNeverTrap() throws {
+        let valid = try Array(Data(contentsOf: URL(fileURLWithPath: fixture("keras3/custom.keras"))))
+        let path = directory + "/damaged.keras"
+        var refused = 0
+        for offset in stride(from: 0, to: valid.count, by: valid.count / 97) {
+            let erased = [1, 7, 64, 1000].map { Array(valid[..<offset] + valid[min(valid.count, offset + $0)...]) }
+            for damaged in [Array(valid[..<offset])] + erased {
+                try Data(damaged).write(to: URL(fileURLWithPath: path))
+                do {
+                    let archive = try KerasArchive(path)
+                    _ = try? archive.definition()
+                } catch {
+                    refused += 1
+                    XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(refused, 100, "most damage is noticed")
+    }
+
     func testHostileArchivesAreRefusedWithOneLine() throws {
         func refusal(_ path: String) -> String {
             do { _ = try KerasArchive(path); return "read" } catch { return "\(error)" }
