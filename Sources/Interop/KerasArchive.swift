@@ -16,11 +16,13 @@ public struct KerasArchive {
     /// The most a `config.json` may hold: room for a thousand layers many times over.
     static let configLimit = 16 << 20
 
-    /// True when the file starts as a zip archive does: a `.keras` rather than JSON.
+    /// True when the file is a regular file that starts as a zip archive does: a `.keras` rather than JSON. Only a
+    /// regular file is opened (without blocking): a FIFO named as a model must not hold the command.
     public static func isArchive(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)) == Data([0x50, 0x4B, 0x03, 0x04])
+        guard let (descriptor, _) = try? RegularFile.opened(path) else { return false }
+        defer { close(descriptor) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        return pread(descriptor, &magic, 4, 0) == 4 && magic == [0x50, 0x4B, 0x03, 0x04]
     }
 
     public init(_ path: String) throws {
