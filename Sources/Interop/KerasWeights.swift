@@ -84,3 +84,32 @@ public enum HDF5Datasets {
         }
     }
 }
+
+extension HDF5Datasets {
+    /// A new HDF5 file at `file` holding `datasets` (float32, little-endian) and the empty `groups`, as Keras 3's
+    /// `model.weights.h5` holds a model's weights. Written by this process: nothing read from outside goes in.
+    public static func write(file: String, _ datasets: [(KerasWeights.Dataset, [Float])], groups: [String]) throws {
+        chdf5_quiet()
+        let handle = H5Fcreate(file, chdf5_truncate(), chdf5_default(), chdf5_default())
+        guard handle >= 0 else { throw InteropError("cannot create \(file)") }
+        defer { H5Fclose(handle) }
+        let intermediate = chdf5_intermediate_groups()
+        defer { H5Pclose(intermediate) }
+        for group in groups {
+            let made = H5Gcreate2(handle, group, intermediate, chdf5_default(), chdf5_default())
+            guard made >= 0 else { throw InteropError("cannot create group \(group) in \(file)") }
+            H5Gclose(made)
+        }
+        for (dataset, values) in datasets {
+            var dimensions = dataset.shape.map { hsize_t($0) }
+            let space = H5Screate_simple(Int32(dimensions.count), &dimensions, nil)
+            defer { H5Sclose(space) }
+            let data = H5Dcreate2(handle, dataset.path, chdf5_ieee_f32le(), space, intermediate, chdf5_default(), chdf5_default())
+            guard data >= 0 else { throw InteropError("cannot create \(dataset.path) in \(file)") }
+            defer { H5Dclose(data) }
+            guard H5Dwrite(data, chdf5_native_float(), chdf5_all(), chdf5_all(), chdf5_default(), values) >= 0 else {
+                throw InteropError("cannot write \(dataset.path) to \(file)")
+            }
+        }
+    }
+}

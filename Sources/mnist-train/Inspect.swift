@@ -60,15 +60,18 @@ struct Export: ParsableCommand {
                                valueName: "file"))
     var onnx: String?
     @Option(help: ArgumentHelp("The .safetensors file to write.", valueName: "file")) var safetensors: String?
+    @Option(help: ArgumentHelp("The .keras file to write, for keras.models.load_model (Keras 3).", valueName: "file"))
+    var keras: String?
 
     func validate() throws {
-        if onnx == nil && safetensors == nil { throw ValidationError("give --onnx OUT.onnx, --safetensors OUT.safetensors, or both") }
-        if let onnx, onnx == safetensors { throw ValidationError("--onnx and --safetensors both name \(onnx); give each its own file") }
+        let outputs = [onnx, safetensors, keras].compactMap { $0 }
+        if outputs.isEmpty { throw ValidationError("give --onnx OUT.onnx, --safetensors OUT.safetensors or --keras OUT.keras") }
+        if Set(outputs).count < outputs.count { throw ValidationError("give each of --onnx, --safetensors and --keras its own file") }
     }
 
     func run() throws {
         let (model, definition, metadata) = try loadSavedModel(file)
-        for (flag, path) in [("--onnx", onnx), ("--safetensors", safetensors)] {
+        for (flag, path) in [("--onnx", onnx), ("--safetensors", safetensors), ("--keras", keras)] {
             if let path { try WritablePath.checkFile(path, what: "\(flag) \(path)") }
         }
         var kept = metadata.filter { ["name", "test_accuracy", "training", "history", "class_names"].contains($0.key) }
@@ -80,6 +83,11 @@ struct Export: ParsableCommand {
             print("wrote \(onnx): ONNX opset \(ONNXExport.opset), \(bytes.count) bytes; input \"\(ONNXExport.inputName)\" float32 "
                   + "[\(export.inputShape.joined(separator: ", "))] in 0-1, output \"\(export.outputName)\" float32 "
                   + "[\(export.outputShape.joined(separator: ", "))]")
+        }
+        if let keras {
+            try KerasExport.write(model, to: keras)
+            print("wrote \(keras): Keras \(KerasExport.kerasVersion) archive (config.json, metadata.json, model.weights.h5); "
+                  + "load it with keras.models.load_model(\"\(keras)\")")
         }
         if let safetensors {
             kept["layout"] = "Keras: Conv2D kernel [kh, kw, in, out], Dense kernel [in, out], NHWC activations"
