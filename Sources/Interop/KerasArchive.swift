@@ -10,8 +10,8 @@ public struct KerasArchive {
     public let path: String
     /// `config.json`: the model's JSON as `to_json()` writes it, with `compile_config` beside it.
     public let config: JSONValue
-    /// `model.weights.h5`, still to be read.
-    public let weights: [UInt8]?
+    /// Open for `weights()`: the weights are inflated only by what needs them, not by reading the model alone.
+    private let archive: Archive
 
     /// The most a `config.json` may hold: room for a thousand layers many times over.
     static let configLimit = 16 << 20
@@ -45,7 +45,12 @@ public struct KerasArchive {
         do { config = try JSONDecoder().decode(JSONValue.self, from: Data(configBytes)) } catch {
             throw InteropError("\(path): config.json is not valid JSON; save the model again")
         }
-        weights = try archive["model.weights.h5"].map {
+        self.archive = archive
+    }
+
+    /// `model.weights.h5`'s bytes, still to be read as HDF5; nil when the archive holds none.
+    public func weights() throws -> [UInt8]? {
+        try archive["model.weights.h5"].map {
             try Self.contents(of: $0, in: archive, limit: InputLimits.checkpointBytes, path: path)
         }
     }

@@ -11,7 +11,7 @@ func loadSavedModel(_ argument: String) throws -> (model: Sequential, definition
     let archive = try KerasArchive(path)
     let definition = try archive.definition()
     let model = try definition.makeModel()
-    guard let weights = archive.weights else {
+    guard let weights = try archive.weights() else {
         throw CommandError("\(path) holds no model.weights.h5: save the model with its weights (model.save)")
     }
     let datasets = KerasWeights.datasets(of: model, kerasNames: KerasJSON.layerNames(archive.config))

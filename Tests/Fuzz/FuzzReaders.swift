@@ -33,6 +33,7 @@ enum FuzzReaders {
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             if let archive = try? KerasArchive(path) {
                 _ = try? archive.definition()
+                _ = try? archive.weights()
                 _ = try? KerasCompileSettings.read(archive.config, path: path)
             }
         }
