@@ -96,6 +96,10 @@ public struct KerasCompileSettings: Equatable, Sendable {
     public var nesterov: Bool?
     public var loss: Loss
 
+    public init(optimizer: String, learningRate: Float?, momentum: Float?, nesterov: Bool?, loss: Loss) {
+        (self.optimizer, self.learningRate, self.momentum, self.nesterov, self.loss) = (optimizer, learningRate, momentum, nesterov, loss)
+    }
+
     /// The settings in `config`'s `compile_config`, nil when the model was saved uncompiled. An optimizer or loss
     /// the engine has no form for, or an argument of it that differs from the engine's, is refused in one line.
     public static func read(_ config: JSONValue, path: String) throws -> KerasCompileSettings? {

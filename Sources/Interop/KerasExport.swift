@@ -10,7 +10,9 @@ public enum KerasExport {
     /// The Keras version whose format this writes.
     public static let kerasVersion = "3.15.1"
 
-    public static func write(_ model: Sequential, to path: String) throws {
+    /// `compile`: the settings the model was trained with, written as its `compile_config`, so that Keras' `fit`
+    /// goes on as this tool's did; nil writes the model uncompiled.
+    public static func write(_ model: Sequential, compile: KerasCompileSettings?, to path: String) throws {
         let scratch = NSTemporaryDirectory() + "mnist-train-export-\(getpid())-\(UUID().uuidString).h5"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let datasets = KerasWeights.datasets(of: model, kerasNames: model.layerNames)
@@ -18,7 +20,7 @@ public enum KerasExport {
         try HDF5Datasets.write(file: scratch, Array(zip(datasets, values)),
                                groups: ["vars"] + model.layerNames.map { "layers/\($0)/vars" })
         let weights = try Data(contentsOf: URL(fileURLWithPath: scratch))
-        let config = try JSONSerialization.data(withJSONObject: configuration(model), options: [.sortedKeys])
+        let config = try JSONSerialization.data(withJSONObject: configuration(model, compile: compile), options: [.sortedKeys])
         let metadata = try JSONSerialization.data(withJSONObject: ["keras_version": kerasVersion, "date_saved": dateSaved()],
                                                   options: [.sortedKeys])
         try? FileManager.default.removeItem(atPath: path)
@@ -30,15 +32,34 @@ public enum KerasExport {
         }
     }
 
-    /// Keras 3's `config.json` of the model, uncompiled.
-    static func configuration(_ model: Sequential) -> [String: Any] {
+    /// Keras 3's `config.json` of the model.
+    static func configuration(_ model: Sequential, compile: KerasCompileSettings?) -> [String: Any] {
         let batchShape: [Any] = [NSNull()] + model.inputShape
         let input = layer("InputLayer", ["batch_shape": batchShape, "dtype": "float32", "sparse": false, "ragged": false,
                                          "name": "input_layer", "optional": false])
         let layers = zip(model.layerSpecs, model.layerNames).map { spec, name in self.layer(spec, name: name) }
         return ["module": "keras", "class_name": "Sequential", "registered_name": NSNull(),
                 "config": ["name": "sequential", "trainable": true, "dtype": dtypePolicy, "layers": [input] + layers],
-                "build_config": ["input_shape": batchShape], "compile_config": NSNull()]
+                "build_config": ["input_shape": batchShape], "compile_config": compile.map(compileConfig) ?? NSNull()]
+    }
+
+    /// `compile_config` as Keras 3 writes it for `model.compile(optimizer, loss, metrics=["accuracy"])`: the
+    /// optimizer's constants are the engine's, which are Keras' defaults.
+    static func compileConfig(_ settings: KerasCompileSettings) -> [String: Any] {
+        let className = ["sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"][settings.optimizer]!
+        var optimizer: [String: Any] = [
+            "name": settings.optimizer, "learning_rate": Double(settings.learningRate ?? (settings.optimizer == "sgd" ? 0.01 : 0.001)),
+            "weight_decay": NSNull(), "clipnorm": NSNull(), "global_clipnorm": NSNull(), "clipvalue": NSNull(), "use_ema": false,
+            "ema_momentum": 0.99, "ema_overwrite_frequency": NSNull(), "loss_scale_factor": NSNull(),
+            "gradient_accumulation_steps": NSNull()]
+        switch settings.optimizer {
+        case "sgd": optimizer.merge(["momentum": Double(settings.momentum ?? 0), "nesterov": settings.nesterov ?? false]) { $1 }
+        case "adam": optimizer.merge(["beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": false]) { $1 }
+        default: optimizer.merge(["rho": 0.9, "momentum": Double(settings.momentum ?? 0), "epsilon": 1e-7, "centered": false]) { $1 }
+        }
+        return ["optimizer": ["module": "keras.optimizers", "class_name": className, "config": optimizer, "registered_name": NSNull()],
+                "loss": settings.loss.rawValue, "loss_weights": NSNull(), "metrics": ["accuracy"], "weighted_metrics": NSNull(),
+                "run_eagerly": false, "steps_per_execution": 1, "jit_compile": true]
     }
 
     static var dtypePolicy: [String: Any] { ["module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"],

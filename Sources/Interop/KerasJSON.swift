@@ -45,9 +45,7 @@ public enum JSONValue: Decodable, Equatable, Sendable {
 /// with one line naming the layer and the argument. Nothing is silently dropped.
 public enum KerasJSON {
     /// True when `json` looks like Keras' JSON (a `class_name` at the top) rather than this tool's own.
-    public static func isKeras(_ json: Data) -> Bool {
-        (try? JSONDecoder().decode(JSONValue.self, from: json))?["class_name"] != nil
-    }
+    public static func isKeras(_ json: JSONValue) -> Bool { json["class_name"] != nil }
 
     public static func definition(_ json: Data) throws -> ModelDefinition {
         try definition(try JSONDecoder().decode(JSONValue.self, from: json))

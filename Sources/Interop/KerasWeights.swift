@@ -1,6 +1,7 @@
 import CHDF5
 import Engine
 import Foundation
+import InputChecks
 
 /// The weights of a `.keras` archive: `model.weights.h5`, where Keras 3 keeps a layer's weights as the float32
 /// datasets `layers/<layer name>/vars/0, 1, ...`, in the order the engine keeps them too (kernel and bias;
@@ -27,6 +28,15 @@ public enum KerasWeights {
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 1 }) else { return nil }
             (path, shape) = (String(argument[..<split]), sizes)
         }
+    }
+
+    /// True when the file is a regular file that starts with HDF5's signature, as Keras' `.weights.h5` does.
+    /// Only a regular file is opened, without blocking.
+    public static func isHDF5(_ path: String) -> Bool {
+        guard let (descriptor, _) = try? RegularFile.opened(path) else { return false }
+        defer { close(descriptor) }
+        var signature = [UInt8](repeating: 0, count: 8)
+        return pread(descriptor, &signature, 8, 0) == 8 && signature == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
     }
 
     /// The datasets of `model`'s weights, in store order, under the Keras layer names of its definition.

@@ -201,7 +201,10 @@ struct Fit: ParsableCommand {
             trainingSet = trainingSet.subset(0..<samples)
         }
         // Fine-tuning: a new run from a saved model's weights; without --model it takes that model and its settings.
-        let initial = try initFrom.map { try loadSavedModel($0) }
+        let initial = try initFrom.map {
+            try loadInitialModel($0, choice: modelChoice, inputShape: trainingSet.sampleShape,
+                                 classes: classes ?? trainingSet.classesInLabels)
+        }
         let resumedModel = try resumed.map { try ModelFile.model(in: $0.contents, path: $0.path) }
         // The class count: --classes, else a saved model's own (it cannot change), else the training labels'.
         let savedModel = resumedModel.map { (model: $0.0, source: resumed!.path) }
@@ -347,6 +350,15 @@ struct Fit: ParsableCommand {
                           + (initFrom.map { "; starting from the weights of \($0)" } ?? ""))
         }
         if let warning = plan.oversubscription { console?.note(warning) }
+        // Fine-tuning starts from where the weights stand: the test figures before the first step tell a user at
+        // once whether they arrived whole (a model trained in Keras gives Keras' own accuracy here).
+        if let initFrom {
+            let before = trainer.evaluate(testSet)
+            let figures = "test loss \(before.loss.fixed(4)) - test accuracy \((100 * before.accuracy).fixed(2))%"
+            console?.note("Before the first step, \(initFrom) gives \(figures) (\(before.correct)/\(before.count))")
+            logFile?.record("init_test", ["loss": before.loss, "accuracy": before.accuracy, "correct": before.correct,
+                                          "count": before.count])
+        }
 
         if let checkpointDir {
             let directory = CheckpointDirectory(path: checkpointDir, keep: keepCheckpoints)

@@ -3,6 +3,7 @@ import Checkpoint
 import Foundation
 import Interop
 import InputChecks
+import Training
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a checkpoint's or saved model's metadata and tensors.")
@@ -85,7 +86,7 @@ struct Export: ParsableCommand {
                   + "[\(export.outputShape.joined(separator: ", "))]")
         }
         if let keras {
-            try KerasExport.write(model, to: keras)
+            try KerasExport.write(model, compile: try compileSettings(metadata), to: keras)
             print("wrote \(keras): Keras \(KerasExport.kerasVersion) archive (config.json, metadata.json, model.weights.h5); "
                   + "load it with keras.models.load_model(\"\(keras)\")")
         }
@@ -95,5 +96,16 @@ struct Export: ParsableCommand {
             try AtomicFile.write(bytes, to: safetensors)
             print("wrote \(safetensors): \(model.store.views.count) tensors, \(bytes.count) bytes")
         }
+    }
+
+    /// The settings the model was trained with (its metadata's, or a `.keras` file's own), for Keras' compile.
+    func compileSettings(_ metadata: [String: String]) throws -> KerasCompileSettings? {
+        if let saved = metadata["training"], let training = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(saved.utf8)) {
+            let optimizer = training.optimizer
+            return KerasCompileSettings(optimizer: optimizer.name.rawValue, learningRate: optimizer.learningRate,
+                                        momentum: optimizer.momentum, nesterov: optimizer.nesterov, loss: training.loss)
+        }
+        let path = try modelFilePath(file)
+        return KerasArchive.isArchive(path) ? try KerasCompileSettings.read(KerasArchive(path).config, path: path) : nil
     }
 }

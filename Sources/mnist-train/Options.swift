@@ -40,11 +40,19 @@ struct ModelChoice: ParsableArguments {
     /// The model file's definition, or the preset's for images of `inputShape` in `classes` classes (MNIST's by
     /// default); a preset that cannot take the images fails with one line naming both.
     func definition(inputShape: [Int] = Preset.inputShape, classes: Int = 10) throws -> ModelDefinition {
+        try resolved(inputShape: inputShape, classes: classes).definition
+    }
+
+    /// The definition, and for a model file of Keras' the names its layers' weights go by in Keras' HDF5 files
+    /// (nil otherwise: the engine's names, which are Keras' automatic ones).
+    func resolved(inputShape: [Int] = Preset.inputShape, classes: Int = 10) throws
+        -> (definition: ModelDefinition, kerasNames: [String]?) {
         if let modelFile, KerasArchive.isArchive(modelFile) {
             do {
-                let definition = try KerasArchive(modelFile).definition()
+                let archive = try KerasArchive(modelFile)
+                let definition = try archive.definition()
                 _ = try definition.makeModel()
-                return definition
+                return (definition, KerasJSON.layerNames(archive.config))
             } catch { throw CommandError("--model-file \(modelFile): \(error)") }
         }
         guard let modelFile else {
@@ -53,7 +61,7 @@ struct ModelChoice: ParsableArguments {
                 throw CommandError("--model \(preset.rawValue) cannot take \(DataSetCheck.shape(inputShape)) images: \(error); "
                                        + "choose another preset, or define a model for them with --model-file")
             }
-            return definition
+            return (definition, nil)
         }
         let data: Data
         do {
@@ -67,11 +75,16 @@ struct ModelChoice: ParsableArguments {
             throw CommandError("--model-file \(modelFile): \"\(shown(key))\" is given twice in one object; give it once")
         }
         do {
-            // Keras' own JSON (model.to_json()) has a class_name at the top; this tool's has layers.
-            let definition = KerasJSON.isKeras(data) ? try KerasJSON.definition(data)
-                : try JSONDecoder().decode(ModelDefinition.self, from: data)
-            _ = try definition.makeModel()  // shape errors now, with the file named
-            return definition
+            // Keras' own JSON (model.to_json()) has a class_name at the top; this tool's has layers. Shape errors
+            // come now, from makeModel, with the file named.
+            if let json = try? JSONDecoder().decode(JSONValue.self, from: data), KerasJSON.isKeras(json) {
+                let definition = try KerasJSON.definition(json)
+                _ = try definition.makeModel()
+                return (definition, KerasJSON.layerNames(json))
+            }
+            let definition = try JSONDecoder().decode(ModelDefinition.self, from: data)
+            _ = try definition.makeModel()
+            return (definition, nil)
         } catch let error as DecodingError {
             throw CommandError("--model-file \(modelFile): \(error.oneLine)")
         } catch {

@@ -55,6 +55,34 @@ final class KerasModelFileTests: BinaryTestCase {
         XCTAssertTrue(inspected.output.contains("conv2d/kernel") && inspected.output.contains("[3, 3, 1, 16]"), inspected.output)
     }
 
+    /// Keras' weights alone (model.save_weights) start fit in the model --model-file names, at Keras' accuracy; without
+    /// a model, with a model they do not fit, or where a whole model is wanted, they are one line.
+    func testKerasWeightsAloneStartFitInTheModelNamed() throws {
+        let weights = Self.fixtures + "/keras3/trained.weights.h5", trained = Self.fixtures + "/keras3/trained.keras"
+        struct Expected: Decodable { let test_accuracy: Double }
+        let keras = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/keras3/trained.json")))
+        let common = ["fit", "--init-from", weights, "--data", dataDirectory, "--epochs", "1", "--train-samples", "600",
+                      "--output", path("tuned.safetensors.zst")]
+        let fit = try run(common + ["--model-file", trained, "--log", path("fit.jsonl")])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        let start = try String(contentsOfFile: path("fit.jsonl"), encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["event"] as? String == "init_test" }
+        XCTAssertEqual(try XCTUnwrap(start?["accuracy"] as? Double), keras.test_accuracy, accuracy: 0.001)
+        let alone = try run(common)
+        XCTAssertNotEqual(alone.status, 0)
+        XCTAssertEqual(alone.error, "Error: --init-from \(weights) holds Keras weights alone (model.save_weights): name their "
+                       + "model with --model-file (its model.to_json() or .keras) or --model\n")
+        let otherModel = try run(common + ["--model", "mlp"])
+        XCTAssertNotEqual(otherModel.status, 0)
+        XCTAssertEqual(otherModel.error, "Error: \(weights) cannot be read: layers/dense/vars/0 has shape [2704, 10], the model's "
+                       + "weight [784, 100]; give --model-file the Keras model they were saved from (its model.to_json() or .keras)\n")
+        let evaluated = try run(["evaluate", weights, "--data", dataDirectory])
+        XCTAssertNotEqual(evaluated.status, 0)
+        XCTAssertEqual(evaluated.error, "Error: \(weights) holds Keras weights alone (model.save_weights), not a model: give the "
+                       + ".keras file model.save wrote\n")
+    }
+
     /// libhdf5 runs in a child: weights it cannot read, or a crash of the reader (MNIST_TRAIN_FAULT makes the child
     /// abort), end the command with one line, not with this process.
     func testDamagedKerasWeightsAreOneLine() throws {

@@ -39,6 +39,26 @@ final class KerasArchiveTests: XCTestCase {
         }
     }
 
+    /// export --keras writes the training settings as Keras' compile_config: this reader takes them back as they
+    /// were, for each optimizer, and an uncompiled export has none.
+    func testExportedCompileSettingsReadBack() throws {
+        let model = try Preset.mlp.definition().makeModel()
+        let settings = [
+            KerasCompileSettings(optimizer: "sgd", learningRate: 0.05, momentum: 0.9, nesterov: true, loss: .sparseCategoricalCrossentropy),
+            KerasCompileSettings(optimizer: "adam", learningRate: 0.002, momentum: 0, nesterov: false, loss: .categoricalCrossentropy),
+            KerasCompileSettings(optimizer: "rmsprop", learningRate: 0.001, momentum: 0.5, nesterov: false, loss: .meanSquaredError),
+        ]
+        for compile in settings + [nil] {
+            let path = directory + "/\(compile?.optimizer ?? "uncompiled").keras"
+            try KerasExport.write(model, compile: compile, to: path)
+            var read = try KerasCompileSettings.read(try KerasArchive(path).config, path: path)
+            // Keras keeps no momentum or Nesterov flag for Adam, nor a Nesterov flag for RMSprop.
+            if compile?.optimizer == "adam" { read?.momentum = 0; read?.nesterov = false }
+            if compile?.optimizer == "rmsprop" { read?.nesterov = false }
+            XCTAssertEqual(read, compile, compile?.optimizer ?? "uncompiled")
+        }
+    }
+
     func zip(_ entries: [(String, [UInt8])], name: String) throws -> String {
         let path = directory + "/" + name
         let archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .create)

@@ -3,12 +3,13 @@ three dialects, with Keras' own parameter counts; and one model per argument the
 
     python3 -m venv /tmp/k2 && /tmp/k2/bin/pip install tensorflow-cpu==2.21.0 tf_keras==2.21.0
     /tmp/k2/bin/python make_keras_fixtures.py            # keras2/ and tfkeras2/ (Keras 2 through tf_keras)
-    python3 -m venv /tmp/k3 && /tmp/k3/bin/pip install keras==3.15.1 jax[cpu]
+    python3 -m venv /tmp/k3 && /tmp/k3/bin/pip install keras==3.15.1 jax[cpu]==0.10.2
     KERAS_BACKEND=jax /tmp/k3/bin/python make_keras_fixtures.py   # keras3/, refused/
 
 Run from this directory. Each run writes the dialect its Keras speaks, and adds to counts.json. keras2/ is
 tf_keras's JSON in the form Keras 2.0-2.3 wrote it, with no InputLayer and batch_input_shape on the first layer:
-those releases need a Python older than 3.8, so the form is made here from tf_keras's own."""
+those releases need a Python older than 3.8, so the form is made here from tf_keras's own.
+Tests/CommandLineTests/keras_client.py imports the models from here, to build them with Keras at test time."""
 import gzip
 import json
 import os
@@ -85,28 +86,37 @@ def model_json(model, dialect):
     return json.dumps(written, indent=1, sort_keys=True) + "\n"
 
 
-def mnist(name):
-    """An MNIST file from $MNIST_DIR, else the copy beside the checkout, raw or gzip."""
-    directory = os.environ.get("MNIST_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../shared/data/mnist")
+def mnist(name, directory=None):
+    """An MNIST file from `directory`, else $MNIST_DIR, else the copy beside the checkout, raw or gzip."""
+    directory = directory or os.environ.get("MNIST_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                         "../../../../shared/data/mnist")
     path = os.path.join(directory, name)
     raw = open(path, "rb").read() if os.path.exists(path) else gzip.open(path + ".gz").read()
     return np.frombuffer(raw[16 if "images" in name else 8:], np.uint8)
 
 
-def trained():
-    """A small model trained one epoch in Keras on the first 6,000 MNIST digits, saved with Keras' test loss and
-    accuracy and each weight's sum: what fit --init-from and evaluate must start from."""
-    images = mnist("train-images-idx3-ubyte").reshape(-1, 28, 28, 1)[:6000] / np.float32(255)
-    labels = mnist("train-labels-idx1-ubyte")[:6000]
-    test_images = mnist("t10k-images-idx3-ubyte").reshape(-1, 28, 28, 1) / np.float32(255)
-    test_labels = mnist("t10k-labels-idx1-ubyte")
+def train_one_epoch(data_directory=None):
+    """A small model trained one epoch in Keras on the first 6,000 MNIST digits; returns it with its test loss and
+    accuracy in Keras."""
+    images = mnist("train-images-idx3-ubyte", data_directory).reshape(-1, 28, 28, 1)[:6000] / np.float32(255)
+    labels = mnist("train-labels-idx1-ubyte", data_directory)[:6000]
+    test_images = mnist("t10k-images-idx3-ubyte", data_directory).reshape(-1, 28, 28, 1) / np.float32(255)
+    test_labels = mnist("t10k-labels-idx1-ubyte", data_directory)
     keras.utils.set_random_seed(1)
     model = sequential(lambda: [L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(), L.BatchNormalization(),
                                 L.Flatten(), L.Dropout(0.2), L.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(images, labels, epochs=1, batch_size=32, verbose=0)
     loss, accuracy = model.evaluate(test_images, test_labels, verbose=0)
+    return model, loss, accuracy
+
+
+def trained():
+    """The model of train_one_epoch, saved (and its weights alone, model.save_weights) with Keras' test loss and
+    accuracy and each weight's sum: what fit --init-from and evaluate must start from."""
+    model, loss, accuracy = train_one_epoch()
     model.save("keras3/trained.keras")
+    model.save_weights("keras3/trained.weights.h5")
     sums = {f"{layer.name}/{index}": float(np.sum(np.asarray(weight, dtype=np.float64)))
             for layer in model.layers for index, weight in enumerate(layer.weights)}
     with open("keras3/trained.json", "w") as f:
@@ -141,4 +151,5 @@ def main():
     print(f"wrote {', '.join(DIALECTS)} with Keras {keras.__version__}", file=sys.stderr)
 
 
-main()
+if __name__ == "__main__":
+    main()
