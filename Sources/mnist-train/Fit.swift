@@ -82,8 +82,10 @@ struct Fit: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a checkpoint: alone, the newest in --checkpoint-dir; or a checkpoint file, "
                                + "or a checkpoint directory.", valueName: "file|dir"))
     var resume: String?
-    @Option(help: ArgumentHelp("Start a new run from a saved model's (or checkpoint's) weights: fine-tuning. Without "
-                               + "--model it trains that model with its saved settings.", valueName: "file"))
+    @Option(help: ArgumentHelp("Start a new run from a saved model's (or checkpoint's, or a .keras file's) weights: "
+                               + "fine-tuning. Without --model it trains that model with its saved settings. Keras' "
+                               + "weights alone (.weights.h5) go into the model --model-file or --model names.",
+                               valueName: "file"))
     var initFrom: String?
 
     /// What a bare `--resume` stands for (see `normalizingResume`).
