@@ -71,10 +71,13 @@ let package = Package(
         // MARK: Training: fit, evaluate, early stopping, progress and logs
         .target(name: "Training", dependencies: ["Engine", "MNIST", "Distributed", "Checkpoint", "InputChecks", "Observability"], swiftSettings: release),
 
+        // MARK: Report: one self-contained HTML page of a run (inline SVG charts, no external resources)
+        .target(name: "Report", dependencies: ["Training", "Observability", "InputChecks"], swiftSettings: release),
+
         // MARK: Command line
         .executableTarget(
             name: "mnist-train",
-            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", "InputChecks", "Interop",
+            dependencies: ["Engine", "MNIST", "Checkpoint", "Training", "Distributed", "InputChecks", "Interop", "Report",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: release
         ),
@@ -84,11 +87,12 @@ let package = Package(
         .testTarget(name: "MNISTTests", dependencies: ["MNIST", "SystemZlib"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine", "InputChecks", "CZstd"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Training"]),
         .testTarget(name: "InteropTests", dependencies: ["Interop", "Engine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     exclude: ["Keras"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Engine"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "MNIST"], exclude: ["read_tensorboard.py", "check_onnx.py", "keras_client.py"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "MNIST"], exclude: ["read_tensorboard.py", "check_onnx.py", "keras_client.py", "check_metrics.py", "check_report.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
         .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST", "Interop"], path: "Tests/Fuzz"),

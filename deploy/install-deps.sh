@@ -2,7 +2,8 @@
 # Installs the system packages mnist-train builds against, if any is missing (Debian/Ubuntu); with --test also
 # what the tests use (iproute2 for the multi-host test's network namespaces; python3-venv where a python3 without
 # it would keep the tests from making the virtual environment of their real clients, deploy/python-clients.sh;
-# Fashion-MNIST, Debian's dataset-fashion-mnist, where the package sources have it).
+# Fashion-MNIST, Debian's dataset-fashion-mnist, and Chromium, for the report's browser test, where the package
+# sources have them).
 # Swift itself is expected on PATH: https://www.swift.org/install/linux/
 set -euo pipefail
 
@@ -11,7 +12,7 @@ packages=(libopenmpi-dev openmpi-bin libzstd-dev pkg-config zlib1g-dev libhdf5-d
 optional=()
 if [ "${1:-}" = "--test" ]; then
     packages+=(iproute2)
-    optional=(dataset-fashion-mnist)
+    optional=(dataset-fashion-mnist chromium)
     if command -v python3 >/dev/null && ! python3 -c "import ensurepip, venv" 2>/dev/null; then packages+=(python3-venv); fi
 fi
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -1,8 +1,8 @@
 import SystemZlib
 
 /// An 8-bit greyscale PNG: what TensorBoard's image dashboard shows. Rows are deflated with zlib, unfiltered.
-enum PNG {
-    static func grey(width: Int, height: Int, pixels: [UInt8]) -> [UInt8] {
+public enum PNG {
+    public static func grey(width: Int, height: Int, pixels: [UInt8]) -> [UInt8] {
         precondition(pixels.count == width * height, "PNG: \(pixels.count) pixels for \(width) x \(height)")
         var raw: [UInt8] = []
         raw.reserveCapacity((width + 1) * height)

@@ -13,12 +13,24 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     /// when nothing grows. nil where /proc is not available.
     public var residentMiB: Double?
     public var peakResidentMiB: Double?
+    /// Each rank's compute and communication seconds in the epoch (since the resume, in a resumed one), as min,
+    /// mean and max over ranks. nil in checkpoints written before they were kept.
+    public var computeSeconds: Spread?
+    public var communicationSeconds: Spread?
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss, accuracy, valLoss = "val_loss", valAccuracy = "val_accuracy", seconds
         case samplesPerSecond = "samples_per_second", learningRate = "learning_rate", samplesSeen = "samples_seen"
         case residentMiB = "resident_mib", peakResidentMiB = "peak_resident_mib"
+        case computeSeconds = "compute_seconds", communicationSeconds = "communication_seconds"
     }
+}
+
+/// A figure over ranks.
+public struct Spread: Codable, Equatable, Sendable {
+    public var min, mean, max: Double
+
+    public init(min: Double, mean: Double, max: Double) { (self.min, self.mean, self.max) = (min, mean, max) }
 }
 
 /// Running figures within an epoch, for the progress bar and step records.

@@ -174,5 +174,13 @@ public struct TrainingError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The CPU's model name as /proc/cpuinfo gives it, for logs and reports; nil where there is none.
+public func cpuModelName() -> String? {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+          let colon = line.firstIndex(of: ":") else { return nil }
+    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+}
+
 /// "1 rank", "2 ranks": a count and its noun, for the lines the training and its commands print.
 public func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }

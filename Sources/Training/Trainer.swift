@@ -106,6 +106,8 @@ public final class Trainer {
             // A resumed epoch keeps counting the time it had already run.
             let start = Date().addingTimeInterval(-progress.epochSeconds)
             var interval = IntervalTimer()
+            // This rank's compute and communication seconds in the epoch: the intervals' as each one ends.
+            var epochTimes = IntervalTimer()
             let order = sampler.permutation(epoch: epoch)
             while progress.stepInEpoch < steps {
                 let step = progress.stepInEpoch
@@ -154,6 +156,7 @@ public final class Trainer {
                     let samplesPerSecond = Double(interval.samples) / times.wall
                     observers.forEach { $0.intervalEnded(step: stepProgress, globalSamplesPerSecond: samplesPerSecond, times: times.ranks) }
                     timeline?.gather()
+                    epochTimes.add(interval)
                     interval.restart()
                 }
                 // A stop request on an epoch's last step ends the epoch first, whose checkpoint follows below.
@@ -176,6 +179,11 @@ public final class Trainer {
                                      valLoss: validationResult?.loss, valAccuracy: validationResult?.accuracy,
                                      seconds: seconds, samplesPerSecond: totals[2] / seconds,
                                      learningRate: optimizer.learningRate, samplesSeen: progress.samplesSeen)
+            epochTimes.add(interval)
+            let times = epochTimes.reduced(over: communicator).ranks
+            record.computeSeconds = Spread(min: times.computeMin, mean: times.computeMean, max: times.computeMax)
+            record.communicationSeconds = Spread(min: times.communicationMin, mean: times.communicationMean,
+                                                 max: times.communicationMax)
             if let memory = residentMemoryOfLargestRank() {
                 record.residentMiB = memory.bytes.mebibytes
                 record.peakResidentMiB = memory.peakBytes.mebibytes
@@ -495,6 +503,11 @@ public struct IntervalTimer {
         synchronization = 0
         samples = 0
         start = Date()
+    }
+
+    mutating func add(_ other: IntervalTimer) {
+        compute += other.compute
+        communication += other.communication
     }
 
     /// Min, mean and max across ranks of compute and communication time, and this interval's wall time.

@@ -8,7 +8,8 @@ import Training
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Test loss, accuracy, per-class accuracy and confusion matrix of a saved model.")
+        abstract: "Test loss, accuracy, per-class precision, recall and F1, Cohen's kappa and confusion matrix of a saved "
+            + "model.")
 
     @Argument(help: ArgumentHelp("A model saved by fit (.safetensors.zst), a checkpoint, or a checkpoint directory "
                                  + "(its newest checkpoint).", valueName: "file"))
@@ -39,6 +40,8 @@ struct Evaluate: ParsableCommand {
                 "count": evaluation.count, "per_class_accuracy": evaluation.perClassAccuracy,
                 "confusion_matrix": evaluation.confusion,
             ]
+            let report = try JSONSerialization.jsonObject(with: JSONEncoder().encode(evaluation.classification)) as! [String: Any]
+            object.merge(report) { $1 }
             object["class_names"] = names
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {

@@ -308,7 +308,9 @@ struct Fit: ParsableCommand {
                 file.record("fit_start", ["model": name, "init_from": initFrom ?? NSNull(), "training_samples": training.count,
                                           "classes": classCount,
                                           "validation_samples": validation?.count ?? 0, "world_size": communicator.size,
-                                          "threads": plan.threads, "configuration": jsonObject(configuration)])
+                                          "threads": plan.threads, "configuration": jsonObject(configuration),
+                                          "host": communicator.host, "cpu": cpuModelName() ?? NSNull(),
+                                          "kernels": KernelISA.active.rawValue])
             }
             logFile = file
         }

@@ -10,7 +10,7 @@ struct MNISTTrain: AsyncParsableCommand {
         abstract: "Data-parallel training of Keras-style MNIST models on CPUs.",
         discussion: "Shell completion: mnist-train --generate-completion-script bash (or zsh, fish).",
         version: "0.13.0",
-        subcommands: [Fit.self, Evaluate.self, Predict.self, Inspect.self, Export.self, Download.self, Summary.self,
+        subcommands: [Fit.self, Evaluate.self, Predict.self, Report.self, Inspect.self, Export.self, Download.self, Summary.self,
                       Presets.self, Bench.self, CheckMPI.self, ReadHDF5.self]
     )
 
