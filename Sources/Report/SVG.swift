@@ -113,7 +113,7 @@ enum SVG {
 
     static func label(_ value: Double) -> String {
         if value == 0 { return "0" }
-        if abs(value) >= 10_000 { return String(format: "%.0fk", value / 1000) }
+        if abs(value) >= 1000 { return String(format: "%gk", value / 1000) }
         if abs(value) >= 100 || value == value.rounded() { return String(format: "%.0f", value) }
         return String(format: abs(value) < 1 ? "%.3g" : "%.2f", value)
     }

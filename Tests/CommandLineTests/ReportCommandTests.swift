@@ -63,6 +63,28 @@ final class ReportCommandTests: BinaryTestCase {
         }
     }
 
+    /// A 1-rank run on another IDX set with class names (Fashion-MNIST, Debian's dataset-fashion-mnist): the page
+    /// names the classes.
+    func testAnotherIDXSetsClassNamesReachThePage() throws {
+        let fashion = AnyIDXSetTests.fashionMNIST
+        guard FileManager.default.fileExists(atPath: fashion + "/t10k-labels-idx1-ubyte.gz") else {
+            throw XCTSkip("no Fashion-MNIST in \(fashion): deploy/install-deps.sh --test installs Debian's dataset-fashion-mnist "
+                          + "where the package sources have it")
+        }
+        let names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        try (names.joined(separator: "\n") + "\n").write(toFile: path("classes.txt"), atomically: true, encoding: .utf8)
+        let log = path("fashion.jsonl"), model = path("fashion.safetensors.zst")
+        let fit = try run(["fit", "--model", "mlp", "--data", fashion, "--class-names", path("classes.txt"), "--epochs", "1",
+                           "--train-samples", "2000", "--log", log, "--output", model, "--quiet"])
+        XCTAssertEqual(fit.status, 0, fit.error)
+        let report = try run(["report", log, model, "-o", path("fashion.html"), "--data", fashion])
+        XCTAssertEqual(report.status, 0, report.error)
+        let page = try String(contentsOfFile: path("fashion.html"), encoding: .utf8)
+        for name in names { XCTAssertTrue(page.contains("<td>\(name)</td>"), "\(name) in the metrics table") }
+        XCTAssertTrue(page.contains("true Ankle boot, predicted Sneaker: "), "the heatmap's cells are named")
+        XCTAssertTrue(page.contains("<dd>1 rank x "), "the world of a 1-rank run")
+    }
+
     struct Compared: Decodable { let compared: Int, largest_difference: Double, classes: Int }
 
     /// evaluate --json's precision, recall, F1, support, averages, accuracy and Cohen's kappa against scikit-learn's

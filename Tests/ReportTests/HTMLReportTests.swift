@@ -31,6 +31,7 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertEqual(SVG.niceTicks(8_100, 10_700).first, 8_000)
         XCTAssertEqual(SVG.label(0.0005), "0.0005")
         XCTAssertEqual(SVG.label(12_000), "12k")
+        XCTAssertEqual(SVG.label(7_500), "7.5k")
     }
 
     func testClassNamesAndPathsAreEscaped() throws {
