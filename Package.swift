@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "CommandLineTests", dependencies: ["Checkpoint", "MNIST"], exclude: ["read_tensorboard.py", "check_onnx.py", "keras_client.py", "check_metrics.py", "check_report.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMPI", "CZstd"]),
         // Every reader of outside input under libFuzzer (deploy/fuzz.sh); built plainly, it replays inputs.
-        .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST", "Interop"], path: "Tests/Fuzz"),
+        .executableTarget(name: "fuzz-readers", dependencies: ["Checkpoint", "Engine", "MNIST", "Interop", "Report"], path: "Tests/Fuzz"),
         // Seeded mutations of valid files through every reader of outside input.
         .testTarget(name: "MutationTests", dependencies: ["MNIST", "Checkpoint", "Training", "Distributed", "Engine", "SystemZlib"]),
     ]

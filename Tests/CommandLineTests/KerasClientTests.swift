@@ -20,13 +20,29 @@ final class KerasClientTests: BinaryTestCase {
 
     struct Built: Decodable { let counts: [String: Int] }
 
+    /// The models Keras builds, once for the class (starting Keras takes seconds): their folder and counts.
+    nonisolated(unsafe) static var built: (directory: String, counts: [String: Int])?
+
+    override class func tearDown() {
+        if let built { try? FileManager.default.removeItem(atPath: built.directory) }
+        super.tearDown()
+    }
+
+    func builtInKeras() throws -> (directory: String, counts: [String: Int]) {
+        if let built = Self.built { return built }
+        let folder = NSTemporaryDirectory() + "keras-built-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        Self.built = (folder, try keras(Built.self, ["build", folder]).counts)
+        return Self.built!
+    }
+
     func testModelsBuiltInKerasHaveKerasParameterCountsInSummary() throws {
-        let built = try keras(Built.self, ["build", directory])
+        let built = try builtInKeras()
         XCTAssertEqual(Set(built.counts.keys), Set(Self.models))
         let formatter = NumberFormatter()
         (formatter.numberStyle, formatter.locale) = (.decimal, Locale(identifier: "en_US"))
         for (name, count) in built.counts {
-            for file in [path("\(name).json"), path("\(name).keras")] {
+            for file in [built.directory + "/\(name).json", built.directory + "/\(name).keras"] {
                 let summary = try run(["summary", "--model-file", file])
                 XCTAssertEqual(summary.status, 0, summary.error)
                 XCTAssertTrue(summary.output.contains("Total params: \(formatter.string(from: count as NSNumber)!)\n"),
@@ -55,12 +71,12 @@ final class KerasClientTests: BinaryTestCase {
     /// 10,000 test images Keras gives predict's probabilities within 1e-5, the same argmax on every image, so
     /// evaluate's correct count, and the compile settings the model was trained with.
     func testEveryPresetRoundTripsThroughKeras() throws {
-        _ = try keras(Built.self, ["build", directory])
+        let built = try builtInKeras()
         let testImages = (dataDirectory as NSString).appendingPathComponent("t10k-images-idx3-ubyte")
         var pairs: [String] = [], evaluations: [String: Evaluation] = [:], settings: [String: String] = [:]
         for name in Self.models {
             let saved = path("\(name).safetensors.zst"), exported = path("\(name)-trained.keras")
-            let fit = try run(["fit", "--model-file", path("\(name).json"), "--data", dataDirectory, "--epochs", "1",
+            let fit = try run(["fit", "--model-file", built.directory + "/\(name).json", "--data", dataDirectory, "--epochs", "1",
                                "--train-samples", "2000", "--output", saved], ranks: 2)
             XCTAssertEqual(fit.status, 0, "\(name): \(fit.error)")
             settings[name] = fit.output.split(separator: "\n").first.map(String.init)

@@ -3,9 +3,11 @@ import Engine
 import Foundation
 import Interop
 import MNIST
+import Report
 
 /// One input through every reader of outside files, the first byte choosing which: a zstd-compressed checkpoint,
-/// a plain safetensors file, model JSON, an IDX file (raw or gzip), a PGM, Keras' model JSON, a `.keras` archive. Each either reads the input or throws;
+/// a plain safetensors file, model JSON, an IDX file (raw or gzip), a PGM, Keras' model JSON, a `.keras` archive, a
+/// `fit --log` file for `report`. Each either reads the input or throws;
 /// a crash or sanitizer report is a bug.
 ///
 /// Built normally, `fuzz-readers FILE...` replays inputs (a crash a fuzzer found, say). Built for libFuzzer,
@@ -16,7 +18,7 @@ enum FuzzReaders {
     static func read(_ input: [UInt8]) {
         guard let selector = input.first else { return }
         let bytes = Array(input.dropFirst())
-        switch selector % 7 {
+        switch selector % 8 {
         case 0: _ = try? ModelFile.model(in: try CheckpointFile.decode(bytes, path: "input"), path: "input")
         case 1: _ = try? ModelFile.model(in: try SafeTensors(decoding: bytes, path: "input"), path: "input")
         case 2: _ = try? JSONDecoder().decode(ModelDefinition.self, from: Data(bytes)).makeModel().summary()
@@ -28,6 +30,10 @@ enum FuzzReaders {
                                  ? [IDXFile.labelsMagic] : [IDXFile.imagesMagic, IDXFile.imagesWithChannelsMagic])
         case 4: _ = try? ImageFile.pgm(bytes, path: "input")
         case 5: _ = try? KerasJSON.definition(Data(bytes)).makeModel().summary()
+        case 7:
+            let path = scratch + "/input.jsonl"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = try? RunLog(path: path)
         default:
             let path = scratch + "/input.keras"
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
